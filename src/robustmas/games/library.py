@@ -1,0 +1,226 @@
+"""Named games with versioned ids (bump the version when a game's numbers change).
+
+Use :func:`make` with an id and keyword parameters, or the compact string form accepted by
+:func:`parse_spec`: ``"random-v0:players=4,actions=7,seed=0"``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from robustmas.games.congestion import LinearCongestionGame
+from robustmas.games.normal_form import NormalFormGame, PrincipalGame
+
+__all__ = [
+    "REGISTRY",
+    "GameSpec",
+    "escape",
+    "maintain",
+    "make",
+    "matrix_design",
+    "parse_spec",
+    "random_congestion_game",
+    "random_game",
+    "rock_paper_scissors",
+    "samuelson",
+]
+
+Game = NormalFormGame | PrincipalGame | LinearCongestionGame
+
+
+def samuelson() -> PrincipalGame:
+    """Samuelson's game (robust-principal paper, Appendix A): row T/B leads, column L/R follows.
+
+    The unique Nash equilibrium is (T, L), but if the column player may be off by ``eps >= 1``
+    it can answer T with R (row gets 50), so the robust row choice is B (guaranteed 99).
+    """
+    leader = [[100.0, 50.0], [99.0, 99.0]]
+    follower = [[100.0, 99.0], [100.0, 99.0]]
+    return PrincipalGame.bimatrix(
+        leader, follower, leader_actions=("T", "B"), follower_actions=("L", "R"), name="Samuelson"
+    )
+
+
+def maintain() -> PrincipalGame:
+    """Maintain (Zhang et al. 2019; Stackelberg POMDP paper, Table 2), row player leads.
+
+    Optimal mixed commitment (0.25, 0.75, 0) with value 27.5; best pure commitment A with 20.
+    """
+    leader = [[20.0, 0.0, 0.0], [30.0, 10.0, 0.0], [0.0, 0.0, 5.0]]
+    follower = [[15.0, 0.0, 0.0], [0.0, 5.0, 0.0], [0.0, 0.0, 10.0]]
+    return PrincipalGame.bimatrix(
+        leader, follower, leader_actions="ABC", follower_actions="ABC", name="Maintain"
+    )
+
+
+def escape() -> PrincipalGame:
+    """Escape (Zhang et al. 2019; Stackelberg POMDP paper, Table 4): row C gives the leader 30."""
+    leader = [[15.0, 10.0, 0.0], [10.0, 10.0, 0.0], [0.0, 0.0, 30.0]]
+    follower = [[15.0, 10.0, 0.0], [10.0, 10.0, 0.0], [0.0, 0.0, 30.0]]
+    return PrincipalGame.bimatrix(
+        leader, follower, leader_actions="ABC", follower_actions="ABC", name="Escape"
+    )
+
+
+def matrix_design(tau: int | None = None, max_tau: int = 10) -> NormalFormGame | PrincipalGame:
+    """Monderer-Tennenholtz design game (Stackelberg POMDP paper, Table 3).
+
+    Two followers play ``[[(3+tau, 3), (6, 4)], [(4, 6), (2, 2+tau)]]``; the principal gets 1 when
+    they choose different actions and 0 otherwise.  With ``tau`` given, the followers' game for that
+    payment; otherwise a :class:`PrincipalGame` whose principal chooses ``tau`` in
+    ``{0, ..., max_tau}``.  For ``tau >= 4``, A (row) and B (column) are dominant.
+    """
+
+    def followers(t: float) -> np.ndarray:
+        row = [[3.0 + t, 6.0], [4.0, 2.0]]
+        col = [[3.0, 4.0], [6.0, 2.0 + t]]
+        return np.array([row, col])
+
+    principal = np.array([[0.0, 1.0], [1.0, 0.0]])
+    if tau is not None:
+        if tau < 0:
+            raise ValueError(f"tau: payment must be non-negative, got {tau}")
+        return NormalFormGame(
+            followers(tau), principal, players=("Row", "Column"), actions=("AB", "AB"),
+            name=f"Matrix design (tau={tau})",
+        )
+    if max_tau < 0:
+        raise ValueError(f"max_tau: must be non-negative, got {max_tau}")
+    taus = range(max_tau + 1)
+    payoffs = np.stack([followers(t) for t in taus], axis=1)  # (2, m0, 2, 2)
+    return PrincipalGame(
+        np.broadcast_to(principal, (len(taus), 2, 2)),
+        payoffs,
+        players=("Row", "Column"),
+        actions=("AB", "AB"),
+        principal_actions=tuple(f"tau={t}" for t in taus),
+        name="Matrix design",
+        principal_name="Designer",
+    )
+
+
+def rock_paper_scissors() -> NormalFormGame:
+    """Rock-paper-scissors: zero-sum, value 0, unique equilibrium (1/3, 1/3, 1/3)."""
+    a = np.array([[0.0, -1.0, 1.0], [1.0, 0.0, -1.0], [-1.0, 1.0, 0.0]])
+    return NormalFormGame(
+        np.stack([a, -a]), None, players=("Player 1", "Player 2"),
+        actions=(("R", "P", "S"), ("R", "P", "S")), name="Rock-paper-scissors",
+    )
+
+
+def random_game(
+    players: int = 2, actions: int = 3, seed: int = 0, principal: bool = True
+) -> NormalFormGame:
+    """A game with i.i.d. uniform [0, 1] payoffs (and principal payoff) drawn from ``seed``."""
+    if players < 1 or actions < 1:
+        raise ValueError(f"players/actions: need >= 1 each, got players={players}, actions={actions}")
+    rng = np.random.default_rng(seed)
+    shape = (actions,) * players
+    payoffs = rng.uniform(size=(players, *shape))
+    prin = rng.uniform(size=shape) if principal else None
+    return NormalFormGame(payoffs, prin, name=f"random {players}x{actions} seed {seed}")
+
+
+def random_congestion_game(
+    players: int = 3, resources: int = 4, strategies: int = 3, seed: int = 0
+) -> LinearCongestionGame:
+    """A linear congestion game with random non-empty strategies and costs in [0, 1]."""
+    if players < 1 or resources < 1 or strategies < 1:
+        raise ValueError("players/resources/strategies: need >= 1 each")
+    rng = np.random.default_rng(seed)
+    strat = []
+    for _ in range(players):
+        s = (rng.uniform(size=(strategies, resources)) < 0.5).astype(float)
+        empty = s.sum(axis=1) == 0
+        s[empty, rng.integers(resources, size=int(empty.sum()))] = 1.0
+        strat.append(s)
+    return LinearCongestionGame(
+        tuple(strat), rng.uniform(size=resources), rng.uniform(size=resources),
+        name=f"congestion {players}p {resources}r seed {seed}",
+    )
+
+
+@dataclass(frozen=True)
+class GameSpec:
+    """A registry entry."""
+
+    id: str
+    """Versioned id, e.g. ``maintain-v0``."""
+    factory: Callable[..., Game]
+    """Builds the game from keyword parameters."""
+    summary: str
+    """One line for ``robustmas games list``."""
+    params: dict[str, type]
+    """Accepted parameters and their types."""
+
+
+REGISTRY: dict[str, GameSpec] = {
+    spec.id: spec
+    for spec in [
+        GameSpec("samuelson-v0", samuelson, "Samuelson's game: robust principal picks B at eps >= 1", {}),
+        GameSpec("maintain-v0", maintain, "Maintain (Zhang et al.): mixed commitment worth 27.5", {}),
+        GameSpec("escape-v0", escape, "Escape (Zhang et al.): leader row C worth 30", {}),
+        GameSpec(
+            "matrix-design-v0", matrix_design,
+            "Monderer-Tennenholtz design game; principal picks payment tau (or fix tau=)",
+            {"tau": int, "max_tau": int},
+        ),
+        GameSpec("rps-v0", rock_paper_scissors, "Rock-paper-scissors", {}),
+        GameSpec(
+            "random-v0", random_game, "Uniform [0,1] random N-player game with a principal",
+            {"players": int, "actions": int, "seed": int, "principal": bool},
+        ),
+        GameSpec(
+            "congestion-v0", random_congestion_game, "Random linear congestion game (succinct)",
+            {"players": int, "resources": int, "strategies": int, "seed": int},
+        ),
+    ]
+}
+
+
+def _convert(key: str, value: str, kind: type) -> Any:
+    if kind is bool:
+        if value.lower() in {"1", "true", "yes"}:
+            return True
+        if value.lower() in {"0", "false", "no"}:
+            return False
+        raise ValueError(f"{key}: expected true/false, got {value!r}")
+    try:
+        return kind(value)
+    except ValueError:
+        raise ValueError(f"{key}: expected {kind.__name__}, got {value!r}") from None
+
+
+def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
+    """Split ``"id:key=value,key=value"`` into the id and typed parameters."""
+    game_id, _, rest = spec.partition(":")
+    if game_id not in REGISTRY:
+        raise ValueError(f"unknown game id {game_id!r}; known ids: {', '.join(sorted(REGISTRY))}")
+    entry = REGISTRY[game_id]
+    params: dict[str, Any] = {}
+    for item in filter(None, (p.strip() for p in rest.split(","))):
+        key, eq, value = item.partition("=")
+        if not eq:
+            raise ValueError(f"{game_id}: parameter {item!r} must look like key=value")
+        if key not in entry.params:
+            allowed = ", ".join(entry.params) or "none"
+            raise ValueError(f"{game_id}: unknown parameter {key!r} (allowed: {allowed})")
+        params[key] = _convert(key, value, entry.params[key])
+    return game_id, params
+
+
+def make(game_id: str, **params: Any) -> Game:
+    """Build a registered game, e.g. ``make("random-v0", players=4, actions=7, seed=1)``.
+
+    ``game_id`` may also carry parameters in the compact form ``"random-v0:players=4"``.
+    """
+    base, parsed = parse_spec(game_id)
+    entry = REGISTRY[base]
+    unknown = set(params) - set(entry.params)
+    if unknown:
+        raise ValueError(f"{base}: unknown parameter(s) {sorted(unknown)}; allowed: {list(entry.params)}")
+    return entry.factory(**{**parsed, **params})
