@@ -36,13 +36,20 @@ def check_joint(game: NormalFormGame, joint: np.ndarray, atol: float = 1e-6) -> 
         raise ValueError(f"joint: expected shape {game.num_actions}, got {joint.shape}")
     if np.any(joint < -atol) or abs(joint.sum() - 1.0) > atol:
         raise ValueError(
-            f"joint: must be a probability distribution (min {joint.min():g}, sum {joint.sum():.8g})"
+            f"joint: must be a probability distribution (min {joint.min():g}, "
+            f"sum {joint.sum():.8g})"
         )
     return joint
 
 
-def broadcast_epsilon(epsilon: float | Sequence[float] | np.ndarray, num_players: int) -> np.ndarray:
-    """Turn a scalar or per-agent ``epsilon`` into a validated vector of shape ``(N,)``."""
+def broadcast_epsilon(
+    epsilon: float | Sequence[float] | np.ndarray, num_players: int, allow_negative: bool = False
+) -> np.ndarray:
+    """Turn a scalar or per-agent ``epsilon`` into a validated vector of shape ``(N,)``.
+
+    Negative values (a stricter-than-CCE requirement, which may be infeasible) are accepted only
+    with ``allow_negative=True``.
+    """
     eps = np.asarray(epsilon, dtype=np.float64)
     if eps.ndim == 0:
         eps = np.full(num_players, float(eps))
@@ -50,8 +57,10 @@ def broadcast_epsilon(epsilon: float | Sequence[float] | np.ndarray, num_players
         raise ValueError(
             f"epsilon: give one number or one per agent ({num_players}), got {eps.size} values"
         )
-    if not np.all(np.isfinite(eps)) or np.any(eps < 0):
-        raise ValueError(f"epsilon: must be finite and non-negative, got {eps.tolist()}")
+    if not np.all(np.isfinite(eps)):
+        raise ValueError(f"epsilon: must be finite, got {eps.tolist()}")
+    if not allow_negative and np.any(eps < 0):
+        raise ValueError(f"epsilon: must be non-negative, got {eps.tolist()}")
     return eps
 
 
@@ -103,7 +112,9 @@ def product_distribution(factors: Sequence[np.ndarray]) -> np.ndarray:
 def nash_gap(game: NormalFormGame, factors: Sequence[np.ndarray]) -> np.ndarray:
     """Per-player gain from the best unilateral deviation from a mixed profile; shape ``(N,)``."""
     if len(factors) != game.num_players:
-        raise ValueError(f"factors: expected {game.num_players} mixed strategies, got {len(factors)}")
+        raise ValueError(
+            f"factors: expected {game.num_players} mixed strategies, got {len(factors)}"
+        )
     factors = [np.asarray(f, dtype=np.float64) for f in factors]
     for i, (f, m) in enumerate(zip(factors, game.num_actions, strict=True)):
         if f.shape != (m,):

@@ -38,9 +38,7 @@ class BayesianGame:
         prior = np.asarray(self.prior, dtype=np.float64)
         n = len(self.payoffs)
         if prior.ndim != n:
-            raise ValueError(
-                f"prior: expected one axis per player ({n}), got shape {prior.shape}"
-            )
+            raise ValueError(f"prior: expected one axis per player ({n}), got shape {prior.shape}")
         if any(t == 0 for t in prior.shape):
             raise ValueError(f"prior: every player needs at least one type, shape {prior.shape}")
         prior = check_distribution("prior", prior)
@@ -57,12 +55,15 @@ class BayesianGame:
                     f"payoffs[{i}]: {p.shape[0]} types on axis 0 but the prior has {prior.shape[i]}"
                 )
             if any(m == 0 for m in p.shape[1:]):
-                raise ValueError(f"payoffs[{i}]: every player needs at least one action, shape {p.shape}")
+                raise ValueError(
+                    f"payoffs[{i}]: every player needs at least one action, shape {p.shape}"
+                )
             if actions is None:
                 actions = p.shape[1:]
             elif p.shape[1:] != actions:
                 raise ValueError(
-                    f"payoffs[{i}]: joint-action axes {p.shape[1:]} differ from payoffs[0]'s {actions}"
+                    f"payoffs[{i}]: joint-action axes {p.shape[1:]} differ from "
+                    f"payoffs[0]'s {actions}"
                 )
             check_finite(f"payoffs[{i}]", p)
             p.setflags(write=False)

@@ -87,6 +87,15 @@ class LinearCongestionGame:
         """Number of resources ``E``."""
         return int(self.slopes.size)
 
+    def payoff_bound(self) -> float:
+        """A payoff scale: ``max(max |u_i|, max |u_0| / N)`` bounded from above."""
+        n = self.num_players
+        per_use = self.slopes * n + self.offsets  # worst per-player cost of each resource
+        own = max(float((s @ per_use).max()) for s in self.strategies)
+        used = np.max(np.stack([s.max(axis=0) for s in self.strategies]), axis=0)
+        total = float(used @ (n * per_use))
+        return max(own, total / n, 1e-12)
+
     def deviation_payoffs(
         self, factors: Sequence[np.ndarray]
     ) -> tuple[list[np.ndarray], list[np.ndarray]]:
@@ -126,7 +135,8 @@ class LinearCongestionGame:
         count = int(np.prod(shape))
         if count > max_joint_actions:
             raise ValueError(
-                f"to_normal_form: {count} joint actions exceed max_joint_actions={max_joint_actions}"
+                f"to_normal_form: {count} joint actions exceed "
+                f"max_joint_actions={max_joint_actions}"
             )
         n = self.num_players
         payoffs = np.empty((n, *shape))

@@ -85,7 +85,10 @@ def matrix_design(tau: int | None = None, max_tau: int = 10) -> NormalFormGame |
         if tau < 0:
             raise ValueError(f"tau: payment must be non-negative, got {tau}")
         return NormalFormGame(
-            followers(tau), principal, players=("Row", "Column"), actions=("AB", "AB"),
+            followers(tau),
+            principal,
+            players=("Row", "Column"),
+            actions=(("A", "B"), ("A", "B")),
             name=f"Matrix design (tau={tau})",
         )
     if max_tau < 0:
@@ -96,7 +99,7 @@ def matrix_design(tau: int | None = None, max_tau: int = 10) -> NormalFormGame |
         np.broadcast_to(principal, (len(taus), 2, 2)),
         payoffs,
         players=("Row", "Column"),
-        actions=("AB", "AB"),
+        actions=(("A", "B"), ("A", "B")),
         principal_actions=tuple(f"tau={t}" for t in taus),
         name="Matrix design",
         principal_name="Designer",
@@ -107,8 +110,11 @@ def rock_paper_scissors() -> NormalFormGame:
     """Rock-paper-scissors: zero-sum, value 0, unique equilibrium (1/3, 1/3, 1/3)."""
     a = np.array([[0.0, -1.0, 1.0], [1.0, 0.0, -1.0], [-1.0, 1.0, 0.0]])
     return NormalFormGame(
-        np.stack([a, -a]), None, players=("Player 1", "Player 2"),
-        actions=(("R", "P", "S"), ("R", "P", "S")), name="Rock-paper-scissors",
+        np.stack([a, -a]),
+        None,
+        players=("Player 1", "Player 2"),
+        actions=(("R", "P", "S"), ("R", "P", "S")),
+        name="Rock-paper-scissors",
     )
 
 
@@ -117,7 +123,9 @@ def random_game(
 ) -> NormalFormGame:
     """A game with i.i.d. uniform [0, 1] payoffs (and principal payoff) drawn from ``seed``."""
     if players < 1 or actions < 1:
-        raise ValueError(f"players/actions: need >= 1 each, got players={players}, actions={actions}")
+        raise ValueError(
+            f"players/actions: need >= 1 each, got players={players}, actions={actions}"
+        )
     rng = np.random.default_rng(seed)
     shape = (actions,) * players
     payoffs = rng.uniform(size=(players, *shape))
@@ -139,7 +147,9 @@ def random_congestion_game(
         s[empty, rng.integers(resources, size=int(empty.sum()))] = 1.0
         strat.append(s)
     return LinearCongestionGame(
-        tuple(strat), rng.uniform(size=resources), rng.uniform(size=resources),
+        tuple(strat),
+        rng.uniform(size=resources),
+        rng.uniform(size=resources),
         name=f"congestion {players}p {resources}r seed {seed}",
     )
 
@@ -161,21 +171,30 @@ class GameSpec:
 REGISTRY: dict[str, GameSpec] = {
     spec.id: spec
     for spec in [
-        GameSpec("samuelson-v0", samuelson, "Samuelson's game: robust principal picks B at eps >= 1", {}),
-        GameSpec("maintain-v0", maintain, "Maintain (Zhang et al.): mixed commitment worth 27.5", {}),
+        GameSpec(
+            "samuelson-v0", samuelson, "Samuelson's game: robust principal picks B at eps >= 1", {}
+        ),
+        GameSpec(
+            "maintain-v0", maintain, "Maintain (Zhang et al.): mixed commitment worth 27.5", {}
+        ),
         GameSpec("escape-v0", escape, "Escape (Zhang et al.): leader row C worth 30", {}),
         GameSpec(
-            "matrix-design-v0", matrix_design,
+            "matrix-design-v0",
+            matrix_design,
             "Monderer-Tennenholtz design game; principal picks payment tau (or fix tau=)",
             {"tau": int, "max_tau": int},
         ),
         GameSpec("rps-v0", rock_paper_scissors, "Rock-paper-scissors", {}),
         GameSpec(
-            "random-v0", random_game, "Uniform [0,1] random N-player game with a principal",
+            "random-v0",
+            random_game,
+            "Uniform [0,1] random N-player game with a principal",
             {"players": int, "actions": int, "seed": int, "principal": bool},
         ),
         GameSpec(
-            "congestion-v0", random_congestion_game, "Random linear congestion game (succinct)",
+            "congestion-v0",
+            random_congestion_game,
+            "Random linear congestion game (succinct)",
             {"players": int, "resources": int, "strategies": int, "seed": int},
         ),
     ]
@@ -222,5 +241,7 @@ def make(game_id: str, **params: Any) -> Game:
     entry = REGISTRY[base]
     unknown = set(params) - set(entry.params)
     if unknown:
-        raise ValueError(f"{base}: unknown parameter(s) {sorted(unknown)}; allowed: {list(entry.params)}")
+        raise ValueError(
+            f"{base}: unknown parameter(s) {sorted(unknown)}; allowed: {list(entry.params)}"
+        )
     return entry.factory(**{**parsed, **params})

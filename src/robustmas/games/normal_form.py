@@ -24,8 +24,8 @@ __all__ = [
     "PrincipalGame",
     "check_distribution",
     "check_finite",
-    "deviation_payoffs",
     "default_action_names",
+    "deviation_payoffs",
 ]
 
 
@@ -85,7 +85,9 @@ def _check_action_names(
     if not actions:
         return default_action_names(num_actions)
     if len(actions) != len(num_actions):
-        raise ValueError(f"{what}: expected names for {len(num_actions)} players, got {len(actions)}")
+        raise ValueError(
+            f"{what}: expected names for {len(num_actions)} players, got {len(actions)}"
+        )
     out = []
     for i, (names, m) in enumerate(zip(actions, num_actions, strict=True)):
         if len(names) != m:
@@ -149,7 +151,9 @@ class NormalFormGame:
                 f"(N, m_1, ..., m_N); got shape {payoffs.shape}"
             )
         if any(m == 0 for m in payoffs.shape[1:]):
-            raise ValueError(f"payoffs: every player needs at least one action, shape {payoffs.shape}")
+            raise ValueError(
+                f"payoffs: every player needs at least one action, shape {payoffs.shape}"
+            )
         check_finite("payoffs", payoffs)
         object.__setattr__(self, "payoffs", _freeze(payoffs))
         if self.principal_payoff is not None:
@@ -166,7 +170,9 @@ class NormalFormGame:
             "players",
             _check_names("players", self.players, n, [f"Player {i + 1}" for i in range(n)]),
         )
-        object.__setattr__(self, "actions", _check_action_names("actions", self.actions, self.num_actions))
+        object.__setattr__(
+            self, "actions", _check_action_names("actions", self.actions, self.num_actions)
+        )
 
     @property
     def num_players(self) -> int:
@@ -194,6 +200,10 @@ class NormalFormGame:
             return self.principal_payoff
         return self.payoffs.sum(axis=0)
 
+    def payoff_bound(self) -> float:
+        """``max |u|`` over the followers' payoffs and the objective (at least 1e-12)."""
+        return float(max(np.abs(self.payoffs).max(), np.abs(self.objective()).max(), 1e-12))
+
     def deviation_payoffs(
         self, factors: Sequence[np.ndarray]
     ) -> tuple[list[np.ndarray], list[np.ndarray]]:
@@ -214,7 +224,12 @@ class NormalFormGame:
     def with_principal(self, principal_payoff: np.ndarray | None) -> NormalFormGame:
         """A copy with another principal payoff (``None`` removes it)."""
         return NormalFormGame(
-            self.payoffs, principal_payoff, self.players, self.actions, self.name, self.principal_name
+            self.payoffs,
+            principal_payoff,
+            self.players,
+            self.actions,
+            self.name,
+            self.principal_name,
         )
 
 
@@ -255,7 +270,9 @@ class PrincipalGame:
                 f"got {payoffs.shape}"
             )
         if any(m == 0 for m in principal.shape):
-            raise ValueError(f"principal_payoff: every player needs at least one action, shape {principal.shape}")
+            raise ValueError(
+                f"principal_payoff: every player needs at least one action, shape {principal.shape}"
+            )
         check_finite("principal_payoff", principal)
         check_finite("payoffs", payoffs)
         object.__setattr__(self, "principal_payoff", _freeze(principal))
@@ -265,7 +282,9 @@ class PrincipalGame:
             "players",
             _check_names("players", self.players, n, [f"Player {i + 1}" for i in range(n)]),
         )
-        object.__setattr__(self, "actions", _check_action_names("actions", self.actions, self.num_actions))
+        object.__setattr__(
+            self, "actions", _check_action_names("actions", self.actions, self.num_actions)
+        )
         object.__setattr__(
             self,
             "principal_actions",
@@ -293,7 +312,11 @@ class PrincipalGame:
         return tuple(int(m) for m in self.principal_payoff.shape[1:])
 
     def induced(self, x0: np.ndarray | Sequence[float]) -> NormalFormGame:
-        """The followers' game when the principal plays the mixed strategy ``x0`` (shape ``(m_0,)``)."""
+        """The followers' game when the principal plays the mixed strategy ``x0``.
+
+        Args:
+            x0: the principal's mixed strategy, shape ``(m_0,)``.
+        """
         x0 = check_distribution("x0 (principal strategy)", np.asarray(x0, dtype=np.float64))
         if x0.shape != (self.num_principal_actions,):
             raise ValueError(
@@ -309,7 +332,9 @@ class PrincipalGame:
     def fixed(self, a0: int) -> NormalFormGame:
         """The followers' game when the principal plays pure action ``a0``."""
         if not 0 <= a0 < self.num_principal_actions:
-            raise ValueError(f"a0: principal action must be in [0, {self.num_principal_actions}), got {a0}")
+            raise ValueError(
+                f"a0: principal action must be in [0, {self.num_principal_actions}), got {a0}"
+            )
         return self.induced(np.eye(self.num_principal_actions)[a0])
 
     @classmethod
@@ -322,7 +347,7 @@ class PrincipalGame:
         follower_actions: Sequence[str] = (),
         name: str = "",
     ) -> PrincipalGame:
-        """A two-player Stackelberg game: the row player (leader) commits, the column player follows."""
+        """A two-player Stackelberg game: the row player (leader) commits, the column follows."""
         leader = np.asarray(leader, dtype=np.float64)
         follower = np.asarray(follower, dtype=np.float64)
         if leader.ndim != 2 or follower.shape != leader.shape:

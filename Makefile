@@ -1,0 +1,43 @@
+# One command each: `make demo` and `make test` do all set-up on a fresh machine.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+BIN    := $(VENV)/bin
+
+.PHONY: demo test test-slow lint bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+$(VENV)/.bench: $(VENV)/.installed
+	$(PY) -m pip install -q -e '.[test,bench]'
+	touch $@
+
+demo: $(VENV)/.installed
+	@echo "== Worst- and best-case eps-CCE of a congestion game read from a Gambit file =="
+	$(BIN)/robustmas sweep examples/commuters.nfg --principal-player 1 --epsilons 0,0.1,0.25,0.5,1
+	@echo
+	@echo "== Samuelson's game: the robust principal switches from T to B =="
+	$(BIN)/robustmas cce samuelson-v0 --epsilon 1
+	@echo
+	@echo "== Maintain: optimal Stackelberg commitment =="
+	$(BIN)/robustmas stackelberg maintain-v0
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/pyright
+
+test: lint
+	$(BIN)/pytest -q
+
+test-slow: $(VENV)/.installed
+	$(BIN)/pytest -q -m slow
+
+bench: $(VENV)/.bench
+	$(PY) benchmarks/bench_equilibria.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache
