@@ -1,0 +1,116 @@
+"""The command line: JSON answers equal the library's, and bad input gives one line + status 2."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from robustmas.cli import app
+from robustmas.equilibria import lp
+from robustmas.games import NormalFormGame, library
+from robustmas.games.formats import write_nfg
+
+runner = CliRunner()
+
+
+def _json(args: list[str]) -> dict:
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_stackelberg_maintain_and_escape() -> None:
+    out = _json(["stackelberg", "maintain-v0", "--json"])
+    assert out["value"] == pytest.approx(27.5)
+    assert np.allclose(out["commitment"], [0.25, 0.75, 0.0])
+    assert out["best_pure_value"] == pytest.approx(20.0)
+    out = _json(["stackelberg", "escape-v0", "--json"])
+    assert out["value"] == pytest.approx(30.0)
+    assert out["best_pure_action"] == "C"
+
+
+def test_cce_samuelson_robust_action() -> None:
+    out = _json(["cce", "samuelson-v0", "--epsilon", "1", "--json"])
+    assert out["principal_action"] == "B"
+    assert out["value"] == pytest.approx(99.0)
+    out = _json(["cce", "samuelson-v0", "--epsilon", "0.01", "--json"])
+    assert out["principal_action"] == "T"
+    assert out["value"] == pytest.approx(99.5)
+    assert out["regrets"][0] == pytest.approx(0.01)
+
+
+def test_principal_player_form_equals_separate_tensor(tmp_path: Path) -> None:
+    """An N+1-player .nfg with a one-strategy principal gives the same answer as the tensor."""
+    game = library.random_game(players=3, actions=3, seed=11)
+    path = tmp_path / "g.nfg"
+    write_nfg(game, path)  # principal written as player 1 with one strategy
+    via_file = _json(["cce", str(path), "--principal-player", "1", "-e", "0.1", "--json"])
+    exact = lp.worst_case_cce(game, 0.1)
+    assert via_file["value"] == pytest.approx(exact.value, abs=1e-9)
+    assert np.allclose(via_file["regrets"], exact.regrets, atol=1e-9)
+    best = _json(["cce", str(path), "--principal-player", "1", "-e", "0.1", "--best", "--json"])
+    assert best["value"] == pytest.approx(lp.best_case_cce(game, 0.1).value, abs=1e-9)
+
+
+def test_principal_in_the_middle_of_the_file(tmp_path: Path) -> None:
+    """The principal may be any player; K is 1-based."""
+    game = library.random_game(players=2, actions=2, seed=2)
+    assert game.principal_payoff is not None
+    # Build a 3-player game whose player 2 is the principal with one strategy.
+    payoffs = np.stack([game.payoffs[0], game.principal_payoff, game.payoffs[1]])
+    full = NormalFormGame(payoffs[:, :, None, :].copy())
+    path = tmp_path / "mid.nfg"
+    write_nfg(full, path)
+    out = _json(["cce", str(path), "--principal-player", "2", "-e", "0.05", "--json"])
+    assert out["value"] == pytest.approx(lp.worst_case_cce(game, 0.05).value, abs=1e-9)
+
+
+def test_per_agent_epsilon_and_methods() -> None:
+    spec = "random-v0:players=2,actions=3,seed=4"
+    game = library.make(spec)
+    assert isinstance(game, NormalFormGame)
+    out = _json(["cce", spec, "-e", "0.05,0.2", "--json"])
+    assert out["epsilon"] == [0.05, 0.2]
+    assert out["value"] == pytest.approx(lp.worst_case_cce(game, [0.05, 0.2]).value)
+    alg2 = _json(["cce", spec, "-e", "0.1", "--method", "approachability", "--json"])
+    assert alg2["value"] >= lp.worst_case_cce(game, 0.1).value - 1e-9
+    assert max(alg2["regrets"]) <= 0.1 + 1e-9
+
+
+def test_lists_and_shows_games() -> None:
+    result = runner.invoke(app, ["games", "list"])
+    assert result.exit_code == 0
+    for game_id in library.REGISTRY:
+        assert game_id in result.stdout
+    shown = _json(["games", "show", "maintain-v0", "--json"])
+    assert shown["type"] == "principal"
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["cce", "no-such-game-v0"], "unknown game id"),
+        (["cce", "rps-v0", "-e", "abc"], "--epsilon"),
+        (["cce", "rps-v0", "-e", "0.1,0.2,0.3"], "epsilon"),
+        (["cce", "missing/file.nfg"], "not found"),
+        (["cce", "rps-v0", "--principal-player", "0"], "numbered from 1"),
+        (["stackelberg", "random-v0:players=3"], "two-player"),
+        (["cce", "random-v0:players=x"], "players"),
+    ],
+)
+def test_bad_input_one_line_exit_2(args: list[str], needle: str) -> None:
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    assert needle in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.output
+
+
+def test_malformed_nfg_reports_line(tmp_path: Path) -> None:
+    path = tmp_path / "bad.nfg"
+    path.write_text('NFG 1 R "bad" { "A" "B" } { 2 2 }\n1 2 3\n')
+    result = runner.invoke(app, ["cce", str(path)])
+    assert result.exit_code == 2
+    assert "line" in result.stderr
