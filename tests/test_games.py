@@ -140,6 +140,7 @@ def test_principal_game_induced_equals_tensordot():
     expected_payoffs = np.einsum("k,ikab->iab", x0, g.payoffs)
     expected_principal = np.einsum("k,kab->ab", x0, g.principal_payoff)
     np.testing.assert_allclose(induced.payoffs, expected_payoffs, rtol=0, atol=1e-14)
+    assert induced.principal_payoff is not None
     np.testing.assert_allclose(induced.principal_payoff, expected_principal, rtol=0, atol=1e-14)
     # A pure strategy selects one slice exactly.
     fixed = g.fixed(2)
@@ -289,7 +290,7 @@ def test_congestion_succinct_deviation_payoffs_match_enumeration(seed):
     # The payoff scale bounds every enumerated payoff (own and total cost per player).
     bound = game.payoff_bound()
     assert np.abs(nf.payoffs).max() <= bound + 1e-12
-    assert np.abs(nf.principal_payoff).max() / game.num_players <= bound + 1e-12
+    assert np.abs(nf.objective()).max() / game.num_players <= bound + 1e-12
 
 
 # ---------------------------------------------------------------------------------------------
@@ -318,8 +319,10 @@ def test_make_random_game_is_deterministic():
     assert not np.array_equal(a.payoffs, c.payoffs)
     # Keyword parameters and the compact form agree; keywords override the string.
     d = library.make("random-v0", players=3, actions=2, seed=5)
-    np.testing.assert_array_equal(a.payoffs, d.payoffs)
     e = library.make("random-v0:players=3,actions=2,seed=6", seed=5)
+    assert isinstance(d, NormalFormGame)
+    assert isinstance(e, NormalFormGame)
+    np.testing.assert_array_equal(a.payoffs, d.payoffs)
     np.testing.assert_array_equal(a.payoffs, e.payoffs)
     f = library.make("random-v0:principal=false")
     assert isinstance(f, NormalFormGame)

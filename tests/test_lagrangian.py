@@ -1,5 +1,7 @@
 """Algorithm 1 (decoupled Lagrangian sampling) with an eps sweep."""
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -33,13 +35,13 @@ def test_sweep_settles_at_eps_and_reaches_lp(name, game, epsilons) -> None:
     values = []
     for eps, res in zip(epsilons, results, strict=True):
         exact = lp.worst_case_cce(game, eps)
-        # The budget binds in these games, so regret settles at eps (within 1% of the payoff scale)...
+        # The budget binds here, so regret settles at eps (within 1% of the payoff scale)...
         assert np.all(np.abs(res.cce.regrets - eps) <= 0.01 * scale), (eps, res.cce.regrets)
         # ...and the principal's value is the LP's worst case (within 1% of the payoff scale).
         assert abs(res.cce.value - exact.value) <= 0.01 * scale, (eps, res.cce.value, exact.value)
         values.append(res.cce.value)
     # Larger budgets can only hurt the principal.
-    assert all(b <= a + 1e-6 * scale for a, b in zip(values, values[1:]))
+    assert all(b <= a + 1e-6 * scale for a, b in itertools.pairwise(values))
 
 
 def test_exact_values_of_the_test_games() -> None:

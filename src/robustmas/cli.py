@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable, Sequence
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated, Any
 
 import numpy as np
@@ -34,7 +34,7 @@ games_app = typer.Typer(no_args_is_help=True, help="The registry of named games.
 app.add_typer(games_app, name="games")
 
 
-class Method(str, Enum):
+class Method(StrEnum):
     """Solvers for extreme eps-CCE."""
 
     lp = "lp"
@@ -188,7 +188,8 @@ def cce(
     principal_strategy: Annotated[
         str | None,
         typer.Option(
-            help="For games where the principal has actions: its mixed strategy, comma-separated. Default: report the robust pure action."
+            help="Principal's mixed strategy, comma-separated, when it has several actions. "
+            "Default: report the robust pure action."
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
@@ -298,12 +299,14 @@ def sweep(
             typer.echo(json.dumps({"game": followers.name or game, "rows": rows}))
             return
         typer.echo(
-            f"{followers.name or game}: {followers.num_players} agents, {followers.num_joint_actions} joint actions"
+            f"{followers.name or game}: {followers.num_players} agents, "
+            f"{followers.num_joint_actions} joint actions"
         )
         typer.echo(f"{'eps':>8} {'worst-case':>12} {'best-case':>12} {'max regret':>12}")
         for r in rows:
             typer.echo(
-                f"{r['epsilon']:>8g} {r['worst']:>12.6g} {r['best']:>12.6g} {r['worst_max_regret']:>12.4g}"
+                f"{r['epsilon']:>8g} {r['worst']:>12.6g} {r['best']:>12.6g} "
+                f"{r['worst_max_regret']:>12.4g}"
             )
 
     _guard(run)
@@ -394,7 +397,8 @@ def games_show(
             )
             for a0, name in enumerate(game.principal_actions):
                 typer.echo(
-                    f"  principal plays {name}: principal payoff {game.principal_payoff[a0].tolist()}"
+                    f"  principal plays {name}: "
+                    f"principal payoff {game.principal_payoff[a0].tolist()}"
                 )
                 typer.echo(f"    follower payoffs {game.payoffs[:, a0].tolist()}")
         elif isinstance(game, NormalFormGame):
@@ -407,7 +411,8 @@ def games_show(
                     typer.echo(f"  principal {game.principal_payoff.tolist()}")
         elif isinstance(game, LinearCongestionGame):
             typer.echo(
-                f"  {game.num_players} players, {game.num_resources} resources, strategies {game.num_actions}"
+                f"  {game.num_players} players, {game.num_resources} resources, "
+                f"strategies {game.num_actions}"
             )
 
     _guard(run)
