@@ -7,8 +7,9 @@
       s.t.       sum_a x(a) [u_i(j, a_{-i}) - u_i(a)] <= eps_i   for every agent i, action j
                  sum_a x(a) = 1,  x >= 0.
 
-  The constraint matrix is assembled as a sparse CSR matrix (the entries with ``a_i = j`` are
-  structurally zero) and solved with HiGHS through :func:`scipy.optimize.linprog`.
+  The constraint matrix is assembled player by player as CSR blocks (the entries with ``a_i = j``
+  are dropped; the rest is dense, so memory is ``O(sum_i m_i * prod_i m_i)``) and solved with
+  HiGHS's dual simplex through :func:`scipy.optimize.linprog`.
 * Optimal mixed commitment of a leader in a two-player game: Conitzer & Sandholm (2006), one LP
   per follower action; the follower breaks ties in the leader's favour (strong Stackelberg).
 * Robust pure commitment against worst-case eps-best responses (Samuelson's game, Appendix A).

@@ -97,7 +97,7 @@ def is_eps_cce(
     tol: float = 1e-9,
 ) -> bool:
     """Whether ``joint`` is an eps-CCE (every ``Reg_i <= eps_i + tol``)."""
-    eps = broadcast_epsilon(epsilon, game.num_players)
+    eps = broadcast_epsilon(epsilon, game.num_players, allow_negative=True)
     return bool(np.all(cce_regrets(game, joint) <= eps + tol))
 
 

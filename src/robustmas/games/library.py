@@ -72,7 +72,8 @@ def matrix_design(tau: int | None = None, max_tau: int = 10) -> NormalFormGame |
     Two followers play ``[[(3+tau, 3), (6, 4)], [(4, 6), (2, 2+tau)]]``; the principal gets 1 when
     they choose different actions and 0 otherwise.  With ``tau`` given, the followers' game for that
     payment; otherwise a :class:`PrincipalGame` whose principal chooses ``tau`` in
-    ``{0, ..., max_tau}``.  For ``tau >= 4``, A (row) and B (column) are dominant.
+    ``{0, ..., max_tau}``.  For ``tau >= 4``, A (row) and B (column) are dominant (weakly at
+    ``tau = 4``, strictly above), as the paper states.
     """
 
     def followers(t: float) -> np.ndarray:
