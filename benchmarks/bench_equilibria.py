@@ -543,8 +543,11 @@ def render(results: dict[str, Any]) -> str:
     eps = results["epsilon"]
     out = [
         f"Machine: {machine_line(results['machine'])}",
-        f"Load average (1/5/15 min) at start {results['load_average_start']}, "
-        f"at end {results['load_average_end']}; total wall time {results['total_wall_s']:.0f} s.",
+        "Load average (1/5/15 min) at start "
+        + "/".join(f"{x:.2f}" for x in results["load_average_start"])
+        + ", at end "
+        + "/".join(f"{x:.2f}" for x in results["load_average_end"])
+        + f"; total wall time {results['total_wall_s']:.0f} s.",
         "",
         f"### 1. Worst-case eps-CCE LP (robustmas, HiGHS dual simplex), eps = {eps:g}",
         "",
