@@ -1,0 +1,1 @@
+"""JAX environments: the protocol, the Stackelberg POMDP and adapters."""

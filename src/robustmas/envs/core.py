@@ -1,0 +1,127 @@
+"""The environment protocol: pure functions over frozen pytrees (gymnax / JaxMARL style).
+
+An environment is a stateless object whose methods are pure and jittable::
+
+    obs, state = env.reset(key, params)
+    obs, state, reward, done, info = env.step(key, state, action, params)
+
+Game data lives in ``params`` (a frozen ``flax.struct`` dataclass), so one compiled function
+``vmap``s over seeds, payoffs or types.  ``critic_observation`` exposes state the actor must not
+see (the followers' strategies in the Stackelberg POMDP) for a centralised critic (MAPPO).
+
+Multi-agent environments set ``num_agents > 1`` and use a leading agent axis on observations,
+actions and rewards; ``done`` is shared.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar
+
+import jax
+import jax.numpy as jnp
+
+__all__ = ["Box", "Discrete", "Environment", "Simplex", "Space", "step_autoreset"]
+
+Params = TypeVar("Params")
+State = TypeVar("State")
+
+
+@dataclass(frozen=True)
+class Discrete:
+    """``n`` actions ``0, ..., n-1``."""
+
+    n: int
+    """Number of choices."""
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Shape of one element (a scalar index)."""
+        return ()
+
+
+@dataclass(frozen=True)
+class Box:
+    """Real vectors in ``[low, high]`` of a fixed shape."""
+
+    low: float
+    """Lower bound of every entry."""
+    high: float
+    """Upper bound of every entry."""
+    shape: tuple[int, ...]
+    """Shape of one element."""
+
+
+@dataclass(frozen=True)
+class Simplex:
+    """Probability vectors over ``n`` items (randomised leader strategies)."""
+
+    n: int
+    """Number of items."""
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Shape of one element."""
+        return (self.n,)
+
+
+Space = Discrete | Box | Simplex
+
+
+class Environment(Protocol, Generic[Params, State]):
+    """A JAX environment; see the module docstring."""
+
+    @property
+    def num_agents(self) -> int:
+        """Number of learning agents (1 for single-agent environments)."""
+        ...
+
+    def default_params(self) -> Params:
+        """Parameters with the documented defaults."""
+        ...
+
+    def reset(self, key: jax.Array, params: Params) -> tuple[jax.Array, State]:
+        """Start an episode; returns ``(obs, state)``."""
+        ...
+
+    def step(
+        self, key: jax.Array, state: State, action: jax.Array, params: Params
+    ) -> tuple[jax.Array, State, jax.Array, jax.Array, dict[str, Any]]:
+        """Advance one step; returns ``(obs, state, reward, done, info)``."""
+        ...
+
+    def observation_space(self, params: Params) -> Space:
+        """The actor's observation space."""
+        ...
+
+    def action_space(self, params: Params) -> Space:
+        """The action space."""
+        ...
+
+    def critic_observation(self, state: State, params: Params) -> jax.Array:
+        """Features of the full state for a centralised critic."""
+        ...
+
+    def critic_observation_space(self, params: Params) -> Space:
+        """Space of :meth:`critic_observation`."""
+        ...
+
+
+def step_autoreset(
+    env: Environment[Params, State],
+    key: jax.Array,
+    state: State,
+    action: jax.Array,
+    params: Params,
+) -> tuple[jax.Array, State, jax.Array, jax.Array, dict[str, Any]]:
+    """``env.step`` that starts a new episode when the current one ends.
+
+    The returned observation and state are those of the new episode when ``done``; reward, done
+    and info belong to the step that ended the old one.
+    """
+    key_step, key_reset = jax.random.split(key)
+    obs, new_state, reward, done, info = env.step(key_step, state, action, params)
+    reset_obs, reset_state = env.reset(key_reset, params)
+    pick = lambda a, b: jnp.where(done, a, b)  # noqa: E731
+    state_out = jax.tree_util.tree_map(pick, reset_state, new_state)
+    return pick(reset_obs, obs), state_out, reward, done, info

@@ -1,0 +1,1 @@
+"""The Stackelberg POMDP: environment and settings."""
