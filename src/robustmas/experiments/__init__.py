@@ -1,0 +1,1 @@
+"""Experiments: presets, the run store and reports."""
