@@ -1,0 +1,46 @@
+"""The learning core: networks, GAE, PPO / MAPPO trainers and checkpoints.
+
+Main entry points: :class:`~robustmas.rl.ppo.PPOConfig`, :class:`~robustmas.rl.ppo.PPO` (``init``
+/ ``update_chunk`` / ``train`` / ``evaluate``), :func:`~robustmas.rl.ppo.make_train`,
+:func:`~robustmas.rl.gae.gae` and :func:`~robustmas.rl.checkpoint.save_checkpoint` /
+:func:`~robustmas.rl.checkpoint.load_checkpoint`.
+"""
+
+from robustmas.rl.checkpoint import load_checkpoint, load_sidecar, save_checkpoint
+from robustmas.rl.gae import gae, gae_numpy
+from robustmas.rl.networks import Actor, Critic, env_action, greedy_action, sample_action
+from robustmas.rl.ppo import (
+    METRIC_NAMES,
+    PPO,
+    ActorCriticParams,
+    LossTerms,
+    PPOConfig,
+    RunnerState,
+    StepData,
+    TrainOutput,
+    make_train,
+    ppo_loss,
+)
+
+__all__ = [
+    "METRIC_NAMES",
+    "PPO",
+    "Actor",
+    "ActorCriticParams",
+    "Critic",
+    "LossTerms",
+    "PPOConfig",
+    "RunnerState",
+    "StepData",
+    "TrainOutput",
+    "env_action",
+    "gae",
+    "gae_numpy",
+    "greedy_action",
+    "load_checkpoint",
+    "load_sidecar",
+    "make_train",
+    "ppo_loss",
+    "sample_action",
+    "save_checkpoint",
+]
