@@ -68,6 +68,11 @@ class StackelbergParams:
     """Multiplicative-weights update ``w <- w (1 + mw_step)^payoff``."""
     randomized: bool = struct.field(pytree_node=False, default=False)
     """Leader actions are probability vectors over ``A`` (a randomised commitment)."""
+    simplex_actions: bool = struct.field(pytree_node=False, default=False)
+    """With ``randomized``: expose the action space as ``Simplex(A)`` (a Dirichlet policy) instead
+    of the paper's non-negative row weights ``Box(0, 1, (A,))`` that the environment clips and
+    normalises.  Weights reach the boundary of the simplex exactly (e.g. probability 0 on row C of
+    Maintain), which a Dirichlet mean only approaches."""
     critic_full: bool = struct.field(pytree_node=False, default=True)
     """Whether the critic view includes the map and the followers' strategies."""
 
@@ -121,9 +126,12 @@ class StackelbergPOMDP:
         return Box(0.0, 1.0, (self._k,))
 
     def action_space(self, params: StackelbergParams) -> Space:
-        """``Discrete(A)`` or ``Simplex(A)`` when the leader randomises."""
+        """``Discrete(A)``; when the leader randomises, row weights ``Box(0, 1, (A,))`` (or
+        ``Simplex(A)`` with ``simplex_actions``)."""
         a = params.num_leader_actions
-        return Simplex(a) if params.randomized else Discrete(a)
+        if not params.randomized:
+            return Discrete(a)
+        return Simplex(a) if params.simplex_actions else Box(0.0, 1.0, (a,))
 
     def critic_observation_space(self, params: StackelbergParams) -> Space:
         """Box of :meth:`critic_observation`'s size."""

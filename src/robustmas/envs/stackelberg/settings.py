@@ -238,6 +238,7 @@ POMDP_KNOBS: dict[str, type] = {
     "num_reward_rounds": int,
     "mw_step": float,
     "randomized": bool,
+    "simplex_actions": bool,
     "critic_full": bool,
 }
 
