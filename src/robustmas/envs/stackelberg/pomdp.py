@@ -127,7 +127,8 @@ class StackelbergPOMDP:
 
     def action_space(self, params: StackelbergParams) -> Space:
         """``Discrete(A)``; when the leader randomises, row weights ``Box(0, 1, (A,))`` (or
-        ``Simplex(A)`` with ``simplex_actions``)."""
+        ``Simplex(A)`` with ``simplex_actions``).
+        """
         a = params.num_leader_actions
         if not params.randomized:
             return Discrete(a)
