@@ -126,8 +126,9 @@ class StackelbergPOMDP:
         return Box(0.0, 1.0, (self._k,))
 
     def action_space(self, params: StackelbergParams) -> Space:
-        """``Discrete(A)``; when the leader randomises, row weights ``Box(0, 1, (A,))`` (or
-        ``Simplex(A)`` with ``simplex_actions``).
+        """``Discrete(A)``, or for a randomising leader row weights ``Box(0, 1, (A,))``.
+
+        With ``simplex_actions`` the randomising leader gets ``Simplex(A)`` instead.
         """
         a = params.num_leader_actions
         if not params.randomized:
