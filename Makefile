@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 BIN    := $(VENV)/bin
 
-.PHONY: demo test test-slow lint bench clean
+.PHONY: demo test test-slow lint bench reproduce-stackelberg clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,11 @@ test-slow: $(VENV)/.installed
 
 bench: $(VENV)/.bench
 	$(PY) benchmarks/bench_equilibria.py
+	$(PY) benchmarks/bench_samplers.py
+	$(PY) benchmarks/bench_stackelberg.py
+
+reproduce-stackelberg: $(VENV)/.installed
+	$(BIN)/robustmas stackelberg-pomdp reproduce --out runs/reproduce-stackelberg
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

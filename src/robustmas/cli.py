@@ -12,6 +12,7 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
@@ -425,3 +426,250 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+# ---------------------------------------------------------------------------------------------
+# Stackelberg POMDP training and the run store
+# ---------------------------------------------------------------------------------------------
+
+spomdp_app = typer.Typer(no_args_is_help=True, help="Learn a leader against no-regret followers.")
+runs_app = typer.Typer(no_args_is_help=True, help="Runs recorded in the DuckDB store.")
+app.add_typer(spomdp_app, name="stackelberg-pomdp")
+app.add_typer(runs_app, name="runs")
+
+StoreOption = Annotated[str, typer.Option("--store", help="DuckDB file of runs.")]
+DEFAULT_STORE_PATH = "runs/robustmas.duckdb"
+
+
+def _parse_params(items: list[str]) -> dict[str, Any]:
+    from robustmas.envs.stackelberg.settings import POMDP_KNOBS, SETTINGS
+
+    kinds: dict[str, type] = dict(POMDP_KNOBS)
+    for spec in SETTINGS.values():
+        kinds.update(spec.params)
+    out: dict[str, Any] = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        if not eq or not key:
+            raise UserError(f"--param: expected KEY=VALUE, got {item!r}")
+        kind = kinds.get(key)
+        if kind is None:
+            raise UserError(
+                f"--param: unknown parameter {key!r}; known: {', '.join(sorted(kinds))}"
+            )
+        try:
+            if kind is bool:
+                if value.lower() not in {"true", "false", "1", "0"}:
+                    raise ValueError
+                out[key] = value.lower() in {"true", "1"}
+            else:
+                out[key] = kind(value)
+        except ValueError:
+            raise UserError(f"--param {key}: expected {kind.__name__}, got {value!r}") from None
+    return out
+
+
+@spomdp_app.command("list")
+def spomdp_list() -> None:
+    """List Stackelberg POMDP settings."""
+    from robustmas.envs.stackelberg.settings import SETTINGS
+
+    for spec in SETTINGS.values():
+        params = ", ".join(spec.params) or "-"
+        typer.echo(f"{spec.id:<18} {spec.summary}  [params: {params}]")
+
+
+@spomdp_app.command("train")
+def spomdp_train(
+    setting: Annotated[str, typer.Argument(help="Preset id (see `list`) or a two-player .nfg.")],
+    randomized: Annotated[bool, typer.Option(help="Leader commits to a mixed strategy.")] = False,
+    param: Annotated[
+        list[str] | None, typer.Option("--param", help="Setting parameter KEY=VALUE (repeat).")
+    ] = None,
+    seeds: Annotated[int, typer.Option(help="Seeds trained side by side.")] = 10,
+    seed: Annotated[int, typer.Option(help="Master seed.")] = 0,
+    steps: Annotated[int | None, typer.Option(help="Environment steps per seed.")] = None,
+    critic: Annotated[str, typer.Option(help="full (MAPPO) or none (PPO).")] = "full",
+    store: StoreOption = DEFAULT_STORE_PATH,
+    plot: Annotated[str | None, typer.Option(help="Write the training curve PNG here.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Train the leader; prints the greedy leader's final reward (mean over seeds)."""
+
+    def run() -> None:
+        from robustmas.envs.stackelberg.settings import resolve_setting
+        from robustmas.experiments.store import RunStore
+        from robustmas.robust.stackelberg_pomdp import (
+            default_ppo_config,
+            known_optimum,
+            train_leader,
+        )
+
+        if critic not in ("full", "none"):
+            raise UserError(f"--critic: expected 'full' or 'none', got {critic!r}")
+        if seeds < 1:
+            raise UserError("--seeds: must be >= 1")
+        if steps is not None and steps < 1:
+            raise UserError("--steps: must be >= 1")
+        params = _parse_params(param or [])
+        env_params = resolve_setting(setting, randomized=randomized, **params)
+        overrides: dict[str, Any] = {"centralized_critic": critic == "full"}
+        if steps is not None:
+            overrides["total_timesteps"] = steps
+        config = default_ppo_config(setting, randomized, **overrides)
+        result = _train_with_progress(env_params, config, seeds, seed, as_json, train_leader)
+        optimum = known_optimum(setting, randomized=randomized, **params)
+        final = {
+            "final_reward": result.final_reward,
+            "per_seed": result.per_seed.tolist(),
+            "optimum": optimum,
+        }
+        with RunStore(store) as db:
+            run_id = db.create_run(
+                "stackelberg-pomdp",
+                setting,
+                {
+                    "setting": setting,
+                    "randomized": randomized,
+                    "params": params,
+                    "critic": critic,
+                    "ppo": config.to_dict(),
+                },
+                list(range(seeds)),
+            )
+            db.log_series(
+                run_id, list(range(seeds)), result.steps, {"greedy_reward": result.curves}
+            )
+            db.finish(run_id, final)
+        if plot is not None:
+            from robustmas.experiments.report import plot_curves
+
+            label = "MAPPO" if critic == "full" else "PPO"
+            plot_curves(
+                {label: (result.steps, result.curves)}, plot, title=setting, optimum=optimum
+            )
+        if as_json:
+            typer.echo(json.dumps({**final, "run_id": run_id, "setting": setting}))
+            return
+        typer.echo(
+            f"{setting}: greedy leader reward {result.final_reward:.4f} over {seeds} seeds"
+            + (f" (optimum {optimum:g})" if optimum is not None else "")
+        )
+        typer.echo("  per seed: " + ", ".join(f"{v:.4f}" for v in result.per_seed))
+        typer.echo(f"  run {run_id} stored in {store}")
+
+    _guard(run)
+
+
+def _train_with_progress(
+    env_params: Any,
+    config: Any,
+    seeds: int,
+    seed: int,
+    quiet: bool,
+    train_leader: Callable[..., Any],
+) -> Any:
+    """Run ``train_leader`` with a rich progress bar on the terminal (updates x seeds)."""
+    import dataclasses
+
+    if quiet or not sys.stderr.isatty():
+        return train_leader(env_params, config, num_seeds=seeds, seed=seed)
+    from rich.progress import Progress
+
+    with Progress(transient=True) as bar:
+        task = bar.add_task("training", total=config.num_updates * seeds)
+        cfg = dataclasses.replace(config, progress=True)
+        return train_leader(
+            env_params, cfg, num_seeds=seeds, seed=seed, progress_fn=lambda *_: bar.advance(task)
+        )
+
+
+@runs_app.command("list")
+def runs_list(store: StoreOption = DEFAULT_STORE_PATH) -> None:
+    """List stored runs, newest first."""
+
+    def run() -> None:
+        from robustmas.experiments.store import RunStore
+
+        with RunStore(store) as db:
+            for r in db.list_runs():
+                final = r["final"] or {}
+                reward = final.get("final_reward")
+                shown = f"{reward:.4f}" if isinstance(reward, float) else "-"
+                typer.echo(
+                    f"{r['id']}  {r['created'][:19]}  {r['kind']:<18} {r['setting']:<18} "
+                    f"{r['status']:<9} final {shown}"
+                )
+
+    _guard(run)
+
+
+@runs_app.command("show")
+def runs_show(run_id: str, store: StoreOption = DEFAULT_STORE_PATH) -> None:
+    """Print one run (config, seeds, final metrics) as JSON."""
+
+    def run() -> None:
+        from robustmas.experiments.store import RunStore
+
+        with RunStore(store) as db:
+            try:
+                typer.echo(json.dumps(db.get_run(run_id), indent=2))
+            except KeyError as exc:
+                raise UserError(str(exc).strip("'\"")) from None
+
+    _guard(run)
+
+
+@runs_app.command("plot")
+def runs_plot(
+    run_ids: Annotated[list[str], typer.Argument(help="Runs to draw on one figure.")],
+    out: Annotated[str, typer.Option(help="PNG path.")] = "runs/curves.png",
+    store: StoreOption = DEFAULT_STORE_PATH,
+) -> None:
+    """Training curves (mean and standard error over seeds) of stored runs."""
+
+    def run() -> None:
+        from robustmas.experiments.report import plot_curves
+        from robustmas.experiments.store import RunStore
+
+        curves = {}
+        optimum = None
+        with RunStore(store) as db:
+            for rid in run_ids:
+                try:
+                    info = db.get_run(rid)
+                except KeyError as exc:
+                    raise UserError(str(exc).strip("'\"")) from None
+                series = db.metrics(rid).get("greedy_reward")
+                if series is None:
+                    raise UserError(f"run {rid} has no greedy_reward series")
+                critic = info["config"].get("critic", "full")
+                curves[f"{info['setting']} {'MAPPO' if critic == 'full' else 'PPO'} [{rid}]"] = (
+                    series
+                )
+                optimum = (info["final"] or {}).get("optimum", optimum)
+        path = plot_curves(curves, out, optimum=optimum)
+        typer.echo(f"wrote {path}")
+
+    _guard(run)
+
+
+@spomdp_app.command("reproduce")
+def spomdp_reproduce(
+    out: Annotated[str, typer.Option(help="Folder for table.md, results.json and plots.")] = (
+        "runs/reproduce-stackelberg"
+    ),
+    seeds: Annotated[int, typer.Option(help="Seeds per setting.")] = 10,
+) -> None:
+    """Reproduce the paper's table (every setting, MAPPO and PPO); takes about 10-20 minutes."""
+
+    def run() -> None:
+        from robustmas.experiments.reproduce import reproduce_stackelberg
+
+        if seeds < 2:
+            raise UserError("--seeds: need at least 2 for standard errors")
+        reproduce_stackelberg(out, seeds=seeds)
+        typer.echo(Path(out, "table.md").read_text())
+        typer.echo(f"plots and results.json in {out}")
+
+    _guard(run)

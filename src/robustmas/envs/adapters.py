@@ -204,40 +204,10 @@ class GymnasiumEnv(gymnasium.Env[np.ndarray | np.int64, Any]):
 
 
 def stackelberg_params(setting: str | os.PathLike[str], **params: Any) -> Any:
-    """Params for a :data:`SETTINGS` id or a two-player ``.nfg`` path (player 1 leads).
+    """Params for a settings id or a two-player ``.nfg`` path; see ``settings.resolve_setting``."""
+    from robustmas.envs.stackelberg.settings import resolve_setting
 
-    Raises:
-        ValueError: an unknown setting (naming it), an unknown parameter, or a ``.nfg`` game that
-            is not a two-player game with at least two leader actions.
-    """
-    from robustmas.envs.stackelberg import settings
-
-    name = os.fspath(setting)
-    if isinstance(setting, str) and name in settings.SETTINGS:
-        return settings.make_setting(name, **params)
-    if not (name.lower().endswith(".nfg") or os.path.isfile(name)):
-        known = ", ".join(sorted(settings.SETTINGS))
-        raise ValueError(
-            f"setting: unknown setting {name!r}; expected one of {known} or a .nfg file path"
-        )
-    if not os.path.isfile(name):
-        raise ValueError(f"setting: no such .nfg file {name!r}")
-    unknown = set(params) - set(settings.POMDP_KNOBS)
-    if unknown:
-        raise ValueError(
-            f"setting {name!r}: unknown parameter(s) {sorted(unknown)}; "
-            f"allowed: {sorted(settings.POMDP_KNOBS)}"
-        )
-    from robustmas.games.formats import read_nfg, split_principal
-    from robustmas.games.normal_form import PrincipalGame
-
-    game = read_nfg(name)
-    if game.num_players != 2:
-        raise ValueError(f"setting {name!r}: need a two-player game, got {game.num_players}")
-    lead = split_principal(game, 0)
-    if not isinstance(lead, PrincipalGame):
-        raise ValueError(f"setting {name!r}: the leader (player 1) needs at least two actions")
-    return settings.normal_form(lead, **params)
+    return resolve_setting(setting, **params)
 
 
 def make_stackelberg_env(

@@ -175,7 +175,8 @@ class StackelbergPOMDP:
         strategies = jax.nn.softmax(state.logits, axis=-1)
         return jnp.concatenate([obs, state.table.reshape(-1), filled, strategies.reshape(-1)])
 
-    def _leader_row(self, action: jax.Array, params: StackelbergParams) -> jax.Array:
+    def leader_row(self, action: jax.Array, params: StackelbergParams) -> jax.Array:
+        """The row of the observation-action map that ``action`` stores."""
         a = params.num_leader_actions
         if params.randomized:
             w = jnp.clip(action, 0.0, None)
@@ -191,7 +192,7 @@ class StackelbergPOMDP:
         params: StackelbergParams,
     ) -> tuple[jax.Array, StackelbergState, jax.Array, jax.Array, dict[str, Any]]:
         """Record the answer for the queried observation; after the last one, run the dynamics."""
-        table = state.table.at[state.step].set(self._leader_row(action, params))
+        table = state.table.at[state.step].set(self.leader_row(action, params))
         step = state.step + 1
         done = step >= self._k
 

@@ -18,6 +18,7 @@ Every setting is a finite Stackelberg setting (:class:`~.pomdp.StackelbergParams
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +38,7 @@ __all__ = [
     "muspm",
     "muspm_outcome",
     "normal_form",
+    "resolve_setting",
 ]
 
 
@@ -255,3 +257,37 @@ def make_setting(setting_id: str, **params: Any) -> StackelbergParams:
             f"{setting_id}: unknown parameter(s) {sorted(unknown)}; allowed: {allowed}"
         )
     return spec.factory(**params)
+
+
+def resolve_setting(setting: str | os.PathLike[str], **params: Any) -> Any:
+    """Params for a :data:`SETTINGS` id or a two-player ``.nfg`` path (player 1 leads).
+
+    Raises:
+        ValueError: an unknown setting (naming it), an unknown parameter, or a ``.nfg`` game that
+            is not a two-player game with at least two leader actions.
+    """
+    name = os.fspath(setting)
+    if isinstance(setting, str) and name in SETTINGS:
+        return make_setting(name, **params)
+    if not (name.lower().endswith(".nfg") or os.path.isfile(name)):
+        known = ", ".join(sorted(SETTINGS))
+        raise ValueError(
+            f"setting: unknown setting {name!r}; expected one of {known} or a .nfg file path"
+        )
+    if not os.path.isfile(name):
+        raise ValueError(f"setting: no such .nfg file {name!r}")
+    unknown = set(params) - set(POMDP_KNOBS)
+    if unknown:
+        raise ValueError(
+            f"setting {name!r}: unknown parameter(s) {sorted(unknown)}; "
+            f"allowed: {sorted(POMDP_KNOBS)}"
+        )
+    from robustmas.games.formats import read_nfg, split_principal
+
+    game = read_nfg(name)
+    if game.num_players != 2:
+        raise ValueError(f"setting {name!r}: need a two-player game, got {game.num_players}")
+    lead = split_principal(game, 0)
+    if not isinstance(lead, PrincipalGame):
+        raise ValueError(f"setting {name!r}: the leader (player 1) needs at least two actions")
+    return normal_form(lead, **params)

@@ -1,0 +1,1 @@
+"""The papers' algorithms built on the learning core."""

@@ -1,0 +1,164 @@
+"""Training a leader in the Stackelberg POMDP with PPO or MAPPO (many seeds in one ``vmap``).
+
+Reference: Brero et al., "Learning Stackelberg equilibria and applications to economic design
+games" (the Stackelberg POMDP paper), Sec. 6-7: the leader's policy is trained with PPO, and
+with MAPPO's centralised critic, which sees the followers' strategies and the observation-action
+map that the actor does not.  Evaluation is the greedy leader (argmax / mean action), as in the
+paper's evaluation episodes.
+
+:func:`train_leader` returns the greedy leader's final reward per seed in the game's own payoff
+units, the evaluation curves and the trained parameters.  Default hyperparameters per setting
+live in :data:`PRESET_PPO` (measured: see ``tests/test_stackelberg_pomdp.py`` and
+``benchmarks/RESULTS.md``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import numpy as np
+
+from robustmas.envs.stackelberg.pomdp import StackelbergParams, StackelbergPOMDP
+from robustmas.envs.stackelberg.settings import SETTINGS
+from robustmas.rl.ppo import PPO, PPOConfig
+
+__all__ = [
+    "PRESET_PPO",
+    "LeaderResult",
+    "default_ppo_config",
+    "greedy_map",
+    "known_optimum",
+    "train_leader",
+]
+
+_BASE = PPOConfig(
+    lr=3e-3,
+    num_envs=16,
+    num_steps=8,
+    total_timesteps=30_000,
+    update_epochs=4,
+    num_minibatches=2,
+    gamma=1.0,
+    gae_lambda=1.0,
+    ent_coef=0.01,
+    actor_hidden=(32,),
+    critic_hidden=(32,),
+    centralized_critic=True,
+    eval_every=5,
+    eval_episodes=16,
+)
+
+PRESET_PPO: dict[str, dict[str, Any]] = {
+    "maintain-v0": {"total_timesteps": 4_096},
+    "maintain-v0/randomized": {"lr": 1e-2, "total_timesteps": 100_000},
+    "escape-v0": {"total_timesteps": 4_096},
+    "matrix-design-v0": {"total_timesteps": 20_000},
+    "allocation-v0": {"total_timesteps": 30_000},
+    "muspm-v0": {"total_timesteps": 100_000},
+    "muspm-general-v0": {"total_timesteps": 100_000},
+}
+"""Overrides of the base PPO settings per preset (``id/randomized`` for a randomising leader)."""
+
+
+def default_ppo_config(setting: str, randomized: bool = False, **overrides: Any) -> PPOConfig:
+    """The PPO configuration used for ``setting`` (a preset id or a ``.nfg`` path)."""
+    key = (
+        f"{setting}/randomized" if randomized and f"{setting}/randomized" in PRESET_PPO else setting
+    )
+    preset = PRESET_PPO.get(key, {"total_timesteps": 100_000 if randomized else 10_000})
+    return dataclasses.replace(_BASE, **{**preset, **overrides})
+
+
+@dataclass(frozen=True)
+class LeaderResult:
+    """Outcome of :func:`train_leader`."""
+
+    per_seed: np.ndarray
+    """Greedy leader's final reward per seed, shape ``(S,)`` (game units)."""
+    steps: np.ndarray
+    """Environment steps at each evaluation, shape ``(E,)``."""
+    curves: np.ndarray
+    """Greedy reward at each evaluation per seed, shape ``(S, E)``."""
+    params: Any
+    """Trained actor/critic parameters with a leading seed axis."""
+    config: PPOConfig
+    """The PPO configuration used."""
+
+    @property
+    def final_reward(self) -> float:
+        """Mean over seeds of the greedy leader's final reward."""
+        return float(self.per_seed.mean())
+
+
+def train_leader(
+    params: StackelbergParams,
+    config: PPOConfig,
+    *,
+    num_seeds: int = 10,
+    seed: int = 0,
+    final_episodes: int = 64,
+    progress_fn: Callable[[Any, Mapping[str, Any]], None] | None = None,
+) -> LeaderResult:
+    """Train ``num_seeds`` leaders in one jitted, vmapped call and evaluate them greedily.
+
+    Args:
+        params: a Stackelberg setting (:func:`~robustmas.envs.stackelberg.settings.make_setting`).
+        config: PPO configuration; ``centralized_critic=True`` is MAPPO.
+        num_seeds: independent runs, trained side by side.
+        seed: master seed; run ``s`` uses ``fold_in(PRNGKey(seed), s)``.
+        final_episodes: greedy episodes per seed for the final reward.
+        progress_fn: host callback per update (used when ``config.progress``).
+
+    Returns:
+        :class:`LeaderResult`.
+    """
+    if num_seeds < 1:
+        raise ValueError(f"num_seeds: must be >= 1, got {num_seeds}")
+    if final_episodes < 1:
+        raise ValueError(f"final_episodes: must be >= 1, got {final_episodes}")
+    env = StackelbergPOMDP(params)
+    trainer = PPO(config, env, params, progress_fn=progress_fn)
+    master = jax.random.PRNGKey(seed)
+    keys = jax.vmap(lambda s: jax.random.fold_in(master, s))(np.arange(num_seeds))
+    out = jax.jit(jax.vmap(trainer.train))(keys)
+    final_cfg = dataclasses.replace(config, eval_episodes=final_episodes)
+    evaluator = PPO(final_cfg, env, params)
+    eval_keys = jax.vmap(lambda k: jax.random.fold_in(k, 10**6))(keys)
+    per_seed = np.asarray(jax.jit(jax.vmap(evaluator.evaluate))(out.params.actor, eval_keys))
+    evals = np.asarray(out.metrics["eval_return"])
+    mask = ~np.isnan(evals[0])
+    steps = (np.asarray(out.metrics["update"])[0][mask] * config.batch_size).astype(np.int64)
+    return LeaderResult(per_seed, steps, evals[:, mask], out.params, config)
+
+
+def greedy_map(result: LeaderResult, params: StackelbergParams) -> np.ndarray:
+    """The greedy leader's observation-action map per seed, shape ``(S, K, A)``.
+
+    Rows are one-hot for a deterministic leader and the normalised mixed strategy for a
+    randomising one (what the environment would store).
+    """
+    from robustmas.rl.networks import env_action, greedy_action
+
+    env = StackelbergPOMDP(params)
+    trainer = PPO(result.config, env, params)
+    space = env.action_space(params)
+    k = int(params.obs_of.max()) + 1
+    obs = jax.numpy.eye(k)
+
+    def one(actor_params: Any) -> jax.Array:
+        actions = greedy_action(trainer.policy(actor_params, obs), space)
+        return jax.vmap(lambda a: env.leader_row(env_action(a, space), params))(actions)
+
+    return np.asarray(jax.vmap(one)(result.params.actor))
+
+
+def known_optimum(setting: str, randomized: bool = False, **params: Any) -> float | None:
+    """The exact optimal leader reward of a preset, where it is known."""
+    spec = SETTINGS.get(setting)
+    if spec is None or spec.optimum is None:
+        return None
+    return float(spec.optimum(randomized=randomized, **params))
