@@ -184,3 +184,34 @@ def test_mappo_at_least_as_fast_as_ppo(name: str) -> None:
     auc_mappo = np.nanmean(mappo.curves)
     auc_ppo = np.nanmean(ppo.curves)
     assert auc_mappo >= auc_ppo - 0.01, (auc_mappo, auc_ppo)
+
+
+def test_checkpointed_run_resumes_exactly(tmp_path: Path) -> None:
+    from robustmas.robust.stackelberg_pomdp import TrainingInterrupted
+
+    params = make_setting("allocation-v0", messages=2, num_rounds=50, num_reward_rounds=5)
+    config = default_ppo_config("allocation-v0", total_timesteps=128 * 40, eval_every=5)
+    whole = train_leader(
+        params, config, num_seeds=2, checkpoint=tmp_path / "a.msgpack", chunk_updates=10
+    )
+    with pytest.raises(TrainingInterrupted):
+        train_leader(
+            params,
+            config,
+            num_seeds=2,
+            checkpoint=tmp_path / "b.msgpack",
+            chunk_updates=10,
+            max_chunks=2,
+        )
+    assert (tmp_path / "b.msgpack").exists()
+    resumed = train_leader(
+        params, config, num_seeds=2, checkpoint=tmp_path / "b.msgpack", chunk_updates=10
+    )
+    for x, y in zip(
+        jax.tree_util.tree_leaves(whole.params),
+        jax.tree_util.tree_leaves(resumed.params),
+        strict=True,
+    ):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+    np.testing.assert_array_equal(whole.curves, resumed.curves)
+    np.testing.assert_array_equal(whole.per_seed, resumed.per_seed)

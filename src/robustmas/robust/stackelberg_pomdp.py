@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import jax
@@ -29,6 +30,7 @@ from robustmas.rl.ppo import PPO, PPOConfig
 __all__ = [
     "PRESET_PPO",
     "LeaderResult",
+    "TrainingInterrupted",
     "default_ppo_config",
     "greedy_map",
     "known_optimum",
@@ -102,6 +104,9 @@ def train_leader(
     seed: int = 0,
     final_episodes: int = 64,
     progress_fn: Callable[[Any, Mapping[str, Any]], None] | None = None,
+    checkpoint: str | Path | None = None,
+    chunk_updates: int = 50,
+    max_chunks: int | None = None,
 ) -> LeaderResult:
     """Train ``num_seeds`` leaders in one jitted, vmapped call and evaluate them greedily.
 
@@ -112,6 +117,13 @@ def train_leader(
         seed: master seed; run ``s`` uses ``fold_in(PRNGKey(seed), s)``.
         final_episodes: greedy episodes per seed for the final reward.
         progress_fn: host callback per update (used when ``config.progress``).
+        checkpoint: if given, train in chunks of ``chunk_updates`` updates and save the runner
+            state (msgpack) and the metrics so far (``.metrics.npz``) there after every chunk;
+            an existing checkpoint is resumed, so a crashed run continues where it stopped and
+            ends with the same numbers as an uninterrupted chunked run.
+        chunk_updates: updates per chunk (rounded up to a multiple of ``config.eval_every``).
+        max_chunks: stop after this many chunks in this call by raising
+            :class:`TrainingInterrupted` (as if the process died); for tests of resuming.
 
     Returns:
         :class:`LeaderResult`.
@@ -120,19 +132,69 @@ def train_leader(
         raise ValueError(f"num_seeds: must be >= 1, got {num_seeds}")
     if final_episodes < 1:
         raise ValueError(f"final_episodes: must be >= 1, got {final_episodes}")
+    if chunk_updates < 1:
+        raise ValueError(f"chunk_updates: must be >= 1, got {chunk_updates}")
     env = StackelbergPOMDP(params)
     trainer = PPO(config, env, params, progress_fn=progress_fn)
     master = jax.random.PRNGKey(seed)
     keys = jax.vmap(lambda s: jax.random.fold_in(master, s))(np.arange(num_seeds))
-    out = jax.jit(jax.vmap(trainer.train))(keys)
+    if checkpoint is None:
+        out = jax.jit(jax.vmap(trainer.train))(keys)
+        actor, metrics = out.params.actor, {k: np.asarray(v) for k, v in out.metrics.items()}
+        all_params = out.params
+    else:
+        state, metrics = _train_in_chunks(
+            trainer, keys, Path(checkpoint), chunk_updates, max_chunks
+        )
+        actor, all_params = state.params.actor, state.params
     final_cfg = dataclasses.replace(config, eval_episodes=final_episodes)
     evaluator = PPO(final_cfg, env, params)
     eval_keys = jax.vmap(lambda k: jax.random.fold_in(k, 10**6))(keys)
-    per_seed = np.asarray(jax.jit(jax.vmap(evaluator.evaluate))(out.params.actor, eval_keys))
-    evals = np.asarray(out.metrics["eval_return"])
+    per_seed = np.asarray(jax.jit(jax.vmap(evaluator.evaluate))(actor, eval_keys))
+    evals = metrics["eval_return"]
     mask = ~np.isnan(evals[0])
-    steps = (np.asarray(out.metrics["update"])[0][mask] * config.batch_size).astype(np.int64)
-    return LeaderResult(per_seed, steps, evals[:, mask], out.params, config)
+    steps = (metrics["update"][0][mask] * config.batch_size).astype(np.int64)
+    return LeaderResult(per_seed, steps, evals[:, mask], all_params, config)
+
+
+class TrainingInterrupted(RuntimeError):
+    """Raised by :func:`train_leader` when ``max_chunks`` stops a checkpointed run early."""
+
+
+def _train_in_chunks(
+    trainer: PPO, keys: jax.Array, path: Path, chunk_updates: int, max_chunks: int | None
+) -> tuple[Any, dict[str, np.ndarray]]:
+    from robustmas.rl.checkpoint import load_checkpoint, save_checkpoint
+
+    config = trainer.config
+    every = config.eval_every
+    chunk = -(-chunk_updates // every) * every
+    metrics_path = path.with_suffix(".metrics.npz")
+    if path.exists():
+        target = jax.eval_shape(jax.vmap(trainer.init), keys)
+        state = load_checkpoint(path, target)
+        with np.load(metrics_path, allow_pickle=False) as saved:
+            metrics = {k: saved[k] for k in saved.files}
+    else:
+        state = jax.jit(jax.vmap(trainer.init))(keys)
+        metrics = {}
+    compiled: dict[int, Callable[[Any], Any]] = {}
+    chunks = 0
+    while (done := int(np.asarray(state.update_step).reshape(-1)[0])) < config.num_updates:
+        n = min(chunk, config.num_updates - done)
+        if n not in compiled:
+            compiled[n] = jax.jit(jax.vmap(lambda s, n=n: trainer.update_chunk(s, n)))
+        state, new = compiled[n](state)
+        for k, v in new.items():
+            v = np.asarray(v)
+            metrics[k] = np.concatenate([metrics[k], v], axis=-1) if k in metrics else v
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_checkpoint(path, state, config, metadata={"seeds": int(keys.shape[0])})
+        np.savez(metrics_path, **metrics)
+        chunks += 1
+        if max_chunks is not None and chunks >= max_chunks and done + n < config.num_updates:
+            raise TrainingInterrupted(f"stopped after {chunks} chunk(s); resume from {path}")
+    return state, metrics
 
 
 def greedy_map(result: LeaderResult, params: StackelbergParams) -> np.ndarray:
