@@ -215,3 +215,44 @@ def test_checkpointed_run_resumes_exactly(tmp_path: Path) -> None:
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
     np.testing.assert_array_equal(whole.curves, resumed.curves)
     np.testing.assert_array_equal(whole.per_seed, resumed.per_seed)
+
+
+def test_cli_resume_finishes_an_interrupted_run(tmp_path: Path) -> None:
+    from robustmas.robust.stackelberg_pomdp import TrainingInterrupted
+
+    store = tmp_path / "runs.duckdb"
+    knobs = {"messages": 2, "num_rounds": 50, "num_reward_rounds": 5}
+    config = default_ppo_config("allocation-v0", total_timesteps=128 * 120)
+    ckpt = tmp_path / "checkpoints" / "crashed.msgpack"
+    with RunStore(store) as db:
+        db.create_run(
+            "stackelberg-pomdp",
+            "allocation-v0",
+            {
+                "setting": "allocation-v0",
+                "randomized": False,
+                "params": knobs,
+                "critic": "full",
+                "seed": 0,
+                "ppo": config.to_dict(),
+            },
+            [0, 1],
+            run_id="crashed",
+            checkpoint=str(ckpt),
+        )
+    params = make_setting("allocation-v0", **knobs)
+    with pytest.raises(TrainingInterrupted):
+        train_leader(params, config, num_seeds=2, checkpoint=ckpt, max_chunks=1)
+    result = CliRunner().invoke(
+        app, ["stackelberg-pomdp", "train", "--resume", "crashed", "--store", str(store), "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    reference = train_leader(params, config, num_seeds=2, checkpoint=tmp_path / "ref.msgpack")
+    assert out["per_seed"] == pytest.approx(reference.per_seed.tolist(), abs=0)
+    with RunStore(store) as db:
+        assert db.get_run("crashed")["status"] == "finished"
+    again = CliRunner().invoke(
+        app, ["stackelberg-pomdp", "train", "--resume", "crashed", "--store", str(store)]
+    )
+    assert again.exit_code == 2 and "already finished" in again.stderr

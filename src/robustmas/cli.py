@@ -481,7 +481,9 @@ def spomdp_list() -> None:
 
 @spomdp_app.command("train")
 def spomdp_train(
-    setting: Annotated[str, typer.Argument(help="Preset id (see `list`) or a two-player .nfg.")],
+    setting: Annotated[
+        str | None, typer.Argument(help="Preset id (see `list`) or a two-player .nfg.")
+    ] = None,
     randomized: Annotated[bool, typer.Option(help="Leader commits to a mixed strategy.")] = False,
     param: Annotated[
         list[str] | None, typer.Option("--param", help="Setting parameter KEY=VALUE (repeat).")
@@ -490,69 +492,106 @@ def spomdp_train(
     seed: Annotated[int, typer.Option(help="Master seed.")] = 0,
     steps: Annotated[int | None, typer.Option(help="Environment steps per seed.")] = None,
     critic: Annotated[str, typer.Option(help="full (MAPPO) or none (PPO).")] = "full",
+    resume: Annotated[
+        str | None, typer.Option(help="Continue an interrupted run from its checkpoint.")
+    ] = None,
     store: StoreOption = DEFAULT_STORE_PATH,
     plot: Annotated[str | None, typer.Option(help="Write the training curve PNG here.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """Train the leader; prints the greedy leader's final reward (mean over seeds)."""
+    """Train the leader; prints the greedy leader's final reward (mean over seeds).
+
+    The run is checkpointed every 50 updates next to the store (``checkpoints/RUN.msgpack``);
+    ``--resume RUN`` continues a crashed run with the same numbers an uninterrupted run gives.
+    """
 
     def run() -> None:
+        import uuid
+
         from robustmas.envs.stackelberg.settings import resolve_setting
         from robustmas.experiments.store import RunStore
+        from robustmas.rl.ppo import PPOConfig
         from robustmas.robust.stackelberg_pomdp import (
             default_ppo_config,
             known_optimum,
             train_leader,
         )
 
-        if critic not in ("full", "none"):
-            raise UserError(f"--critic: expected 'full' or 'none', got {critic!r}")
-        if seeds < 1:
-            raise UserError("--seeds: must be >= 1")
-        if steps is not None and steps < 1:
-            raise UserError("--steps: must be >= 1")
-        params = _parse_params(param or [])
-        env_params = resolve_setting(setting, randomized=randomized, **params)
-        overrides: dict[str, Any] = {"centralized_critic": critic == "full"}
-        if steps is not None:
-            overrides["total_timesteps"] = steps
-        config = default_ppo_config(setting, randomized, **overrides)
-        result = _train_with_progress(env_params, config, seeds, seed, as_json, train_leader)
-        optimum = known_optimum(setting, randomized=randomized, **params)
+        with RunStore(store) as db:
+            if resume is not None:
+                try:
+                    info = db.get_run(resume)
+                except KeyError as exc:
+                    raise UserError(str(exc).strip("'\"")) from None
+                if info["status"] == "finished":
+                    raise UserError(f"--resume: run {resume} already finished")
+                cfg = info["config"]
+                name, is_random, params = cfg["setting"], cfg["randomized"], cfg["params"]
+                config = PPOConfig.from_dict(cfg["ppo"])
+                run_seeds, master, run_id = len(info["seeds"]), cfg["seed"], resume
+                ckpt = info["checkpoint"]
+                label = cfg["critic"]
+            else:
+                if setting is None:
+                    raise UserError("SETTING: give a preset id or a .nfg path (or --resume RUN)")
+                if critic not in ("full", "none"):
+                    raise UserError(f"--critic: expected 'full' or 'none', got {critic!r}")
+                if seeds < 1:
+                    raise UserError("--seeds: must be >= 1")
+                if steps is not None and steps < 1:
+                    raise UserError("--steps: must be >= 1")
+                name, is_random, params = setting, randomized, _parse_params(param or [])
+                resolve_setting(name, randomized=is_random, **params)  # validate before storing
+                overrides: dict[str, Any] = {"centralized_critic": critic == "full"}
+                if steps is not None:
+                    overrides["total_timesteps"] = steps
+                config = default_ppo_config(name, is_random, **overrides)
+                run_seeds, master, label = seeds, seed, critic
+                run_id = uuid.uuid4().hex[:12]
+                ckpt = str(Path(store).parent / "checkpoints" / f"{run_id}.msgpack")
+                db.create_run(
+                    "stackelberg-pomdp",
+                    name,
+                    {
+                        "setting": name,
+                        "randomized": is_random,
+                        "params": params,
+                        "critic": critic,
+                        "seed": seed,
+                        "ppo": config.to_dict(),
+                    },
+                    list(range(seeds)),
+                    run_id=run_id,
+                    checkpoint=ckpt,
+                )
+        env_params = resolve_setting(name, randomized=is_random, **params)
+        result = _train_with_progress(
+            env_params, config, run_seeds, master, as_json, train_leader, ckpt
+        )
+        optimum = known_optimum(name, randomized=is_random, **params)
         final = {
             "final_reward": result.final_reward,
             "per_seed": result.per_seed.tolist(),
             "optimum": optimum,
         }
         with RunStore(store) as db:
-            run_id = db.create_run(
-                "stackelberg-pomdp",
-                setting,
-                {
-                    "setting": setting,
-                    "randomized": randomized,
-                    "params": params,
-                    "critic": critic,
-                    "ppo": config.to_dict(),
-                },
-                list(range(seeds)),
-            )
+            db.clear_metrics(run_id)
             db.log_series(
-                run_id, list(range(seeds)), result.steps, {"greedy_reward": result.curves}
+                run_id, list(range(run_seeds)), result.steps, {"greedy_reward": result.curves}
             )
             db.finish(run_id, final)
         if plot is not None:
             from robustmas.experiments.report import plot_curves
 
-            label = "MAPPO" if critic == "full" else "PPO"
+            curve_label = "MAPPO" if label == "full" else "PPO"
             plot_curves(
-                {label: (result.steps, result.curves)}, plot, title=setting, optimum=optimum
+                {curve_label: (result.steps, result.curves)}, plot, title=name, optimum=optimum
             )
         if as_json:
-            typer.echo(json.dumps({**final, "run_id": run_id, "setting": setting}))
+            typer.echo(json.dumps({**final, "run_id": run_id, "setting": name}))
             return
         typer.echo(
-            f"{setting}: greedy leader reward {result.final_reward:.4f} over {seeds} seeds"
+            f"{name}: greedy leader reward {result.final_reward:.4f} over {run_seeds} seeds"
             + (f" (optimum {optimum:g})" if optimum is not None else "")
         )
         typer.echo("  per seed: " + ", ".join(f"{v:.4f}" for v in result.per_seed))
@@ -568,19 +607,25 @@ def _train_with_progress(
     seed: int,
     quiet: bool,
     train_leader: Callable[..., Any],
+    checkpoint: str | None = None,
 ) -> Any:
     """Run ``train_leader`` with a rich progress bar on the terminal (updates x seeds)."""
     import dataclasses
 
     if quiet or not sys.stderr.isatty():
-        return train_leader(env_params, config, num_seeds=seeds, seed=seed)
+        return train_leader(env_params, config, num_seeds=seeds, seed=seed, checkpoint=checkpoint)
     from rich.progress import Progress
 
     with Progress(transient=True) as bar:
         task = bar.add_task("training", total=config.num_updates * seeds)
         cfg = dataclasses.replace(config, progress=True)
         return train_leader(
-            env_params, cfg, num_seeds=seeds, seed=seed, progress_fn=lambda *_: bar.advance(task)
+            env_params,
+            cfg,
+            num_seeds=seeds,
+            seed=seed,
+            progress_fn=lambda *_: bar.advance(task),
+            checkpoint=checkpoint,
         )
 
 

@@ -80,12 +80,18 @@ class RunStore:
         self.close()
 
     def create_run(
-        self, kind: str, setting: str, config: Mapping[str, Any], seeds: Sequence[int]
+        self,
+        kind: str,
+        setting: str,
+        config: Mapping[str, Any],
+        seeds: Sequence[int],
+        run_id: str | None = None,
+        checkpoint: str | None = None,
     ) -> str:
-        """Register a run; returns its id (a short uuid)."""
-        run_id = uuid.uuid4().hex[:12]
+        """Register a run (status ``running``); returns its id (a short uuid unless given)."""
+        run_id = run_id or uuid.uuid4().hex[:12]
         self._con.execute(
-            "INSERT INTO runs VALUES (?, ?, ?, ?, 'running', ?, ?, NULL, NULL)",
+            "INSERT INTO runs VALUES (?, ?, ?, ?, 'running', ?, ?, NULL, ?)",
             [
                 run_id,
                 kind,
@@ -93,6 +99,7 @@ class RunStore:
                 datetime.now(UTC).replace(tzinfo=None),
                 json.dumps(_jsonable(config)),
                 json.dumps([int(s) for s in seeds]),
+                checkpoint,
             ],
         )
         return run_id
@@ -127,11 +134,16 @@ class RunStore:
         status: str = "finished",
         checkpoint: str | None = None,
     ) -> None:
-        """Record final metrics and the status of a run."""
+        """Record final metrics and the status of a run (``checkpoint`` kept unless given)."""
         self._con.execute(
-            "UPDATE runs SET final = ?, status = ?, checkpoint = ? WHERE id = ?",
+            "UPDATE runs SET final = ?, status = ?, checkpoint = coalesce(?, checkpoint) "
+            "WHERE id = ?",
             [json.dumps(_jsonable(final)), status, checkpoint, run_id],
         )
+
+    def clear_metrics(self, run_id: str) -> None:
+        """Drop a run's metric series (before re-logging a resumed run's full series)."""
+        self._con.execute("DELETE FROM metrics WHERE run_id = ?", [run_id])
 
     def list_runs(self) -> list[dict[str, Any]]:
         """All runs, newest first, without their metric series."""
