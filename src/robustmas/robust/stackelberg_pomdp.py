@@ -139,7 +139,9 @@ def train_leader(
     master = jax.random.PRNGKey(seed)
     keys = jax.vmap(lambda s: jax.random.fold_in(master, s))(np.arange(num_seeds))
     if checkpoint is None:
-        out = jax.jit(jax.vmap(trainer.train))(keys)
+        # Wait with the GIL released: converting a not-yet-ready array with np.asarray holds the
+        # GIL while blocking, which deadlocked under pytest's output capture (seen with muSPM).
+        out = jax.block_until_ready(jax.jit(jax.vmap(trainer.train))(keys))
         actor, metrics = out.params.actor, {k: np.asarray(v) for k, v in out.metrics.items()}
         all_params = out.params
     else:
@@ -184,7 +186,7 @@ def _train_in_chunks(
         n = min(chunk, config.num_updates - done)
         if n not in compiled:
             compiled[n] = jax.jit(jax.vmap(lambda s, n=n: trainer.update_chunk(s, n)))
-        state, new = compiled[n](state)
+        state, new = jax.block_until_ready(compiled[n](state))
         for k, v in new.items():
             v = np.asarray(v)
             metrics[k] = np.concatenate([metrics[k], v], axis=-1) if k in metrics else v
