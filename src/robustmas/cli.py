@@ -23,7 +23,7 @@ from robustmas.equilibria.regret import broadcast_epsilon
 from robustmas.games.bayesian import BayesianGame
 from robustmas.games.congestion import LinearCongestionGame
 from robustmas.games.formats import load_game
-from robustmas.games.library import REGISTRY, make
+from robustmas.games.library import REGISTRY, convert_param, make
 from robustmas.games.normal_form import NormalFormGame, PrincipalGame
 
 app = typer.Typer(
@@ -366,12 +366,16 @@ def stackelberg(
     _guard(run)
 
 
+def _print_registry(specs: Any) -> None:
+    for spec in specs:
+        params = ", ".join(spec.params) or "-"
+        typer.echo(f"{spec.id:<18} {spec.summary}  [params: {params}]")
+
+
 @games_app.command("list")
 def games_list() -> None:
     """List registered games."""
-    for spec in REGISTRY.values():
-        params = ", ".join(spec.params) or "-"
-        typer.echo(f"{spec.id:<18} {spec.summary}  [params: {params}]")
+    _print_registry(REGISTRY.values())
 
 
 @games_app.command("show")
@@ -457,15 +461,7 @@ def _parse_params(items: list[str]) -> dict[str, Any]:
             raise UserError(
                 f"--param: unknown parameter {key!r}; known: {', '.join(sorted(kinds))}"
             )
-        try:
-            if kind is bool:
-                if value.lower() not in {"true", "false", "1", "0"}:
-                    raise ValueError
-                out[key] = value.lower() in {"true", "1"}
-            else:
-                out[key] = kind(value)
-        except ValueError:
-            raise UserError(f"--param {key}: expected {kind.__name__}, got {value!r}") from None
+        out[key] = convert_param(f"--param {key}", value, kind)
     return out
 
 
@@ -474,9 +470,7 @@ def spomdp_list() -> None:
     """List Stackelberg POMDP settings."""
     from robustmas.envs.stackelberg.settings import SETTINGS
 
-    for spec in SETTINGS.values():
-        params = ", ".join(spec.params) or "-"
-        typer.echo(f"{spec.id:<18} {spec.summary}  [params: {params}]")
+    _print_registry(SETTINGS.values())
 
 
 @spomdp_app.command("train")

@@ -18,6 +18,7 @@ from robustmas.games.normal_form import NormalFormGame, PrincipalGame
 __all__ = [
     "REGISTRY",
     "GameSpec",
+    "convert_param",
     "escape",
     "maintain",
     "make",
@@ -202,7 +203,8 @@ REGISTRY: dict[str, GameSpec] = {
 }
 
 
-def _convert(key: str, value: str, kind: type) -> Any:
+def convert_param(key: str, value: str, kind: type) -> Any:
+    """Parse a ``key=value`` string parameter as ``kind``; ``ValueError`` names ``key``."""
     if kind is bool:
         if value.lower() in {"1", "true", "yes"}:
             return True
@@ -229,7 +231,7 @@ def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
         if key not in entry.params:
             allowed = ", ".join(entry.params) or "none"
             raise ValueError(f"{game_id}: unknown parameter {key!r} (allowed: {allowed})")
-        params[key] = _convert(key, value, entry.params[key])
+        params[key] = convert_param(key, value, entry.params[key])
     return game_id, params
 
 
