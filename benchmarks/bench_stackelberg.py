@@ -60,7 +60,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from robustmas.envs.core import Box, Discrete, step_autoreset
-from robustmas.envs.stackelberg.pomdp import StackelbergPOMDP, expected_leader_payoff
+from robustmas.envs.stackelberg.pomdp import StackelbergPOMDP, expected_reward
 from robustmas.envs.stackelberg.settings import make_setting
 from robustmas.rl.networks import env_action, greedy_action
 from robustmas.rl.ppo import PPO, PPOConfig
@@ -183,9 +183,7 @@ def make_evaluator(env: StackelbergPOMDP, params: Any, episodes: int) -> Any:
         (state, total), _ = jax.lax.scan(
             body, (state, jnp.zeros(())), (actions, jax.random.split(key_steps, num_obs))
         )
-        leader = jnp.sum(params.leader_payoff * state.table[params.obs_of], axis=-1)
-        expected = expected_leader_payoff(jax.nn.softmax(state.logits, -1), leader, params)
-        return total, expected
+        return total, expected_reward(state.table, state.logits, params)
 
     @jax.jit
     def evaluate(actions: jax.Array, key: jax.Array) -> tuple[jax.Array, jax.Array]:

@@ -1,7 +1,5 @@
 """The Stackelberg POMDP environment: known maps give the papers' optima."""
 
-import itertools
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -77,23 +75,9 @@ def test_matrix_design_dominance_and_no_payment() -> None:
         assert probs[0, 0, 0] > 0.99 and probs[1, 0, 1] > 0.99
 
 
-def _welfare_without_messages() -> float:
-    """Best expected welfare of any SPM that cannot use messages (exact enumeration)."""
-    values, probs = ((0.5, 2.5), (0.0, 1.0)), ((0.8, 0.2), (0.5, 0.5))
-    best = -np.inf
-    for first, p1, p2 in itertools.product((0, 1), S.DEFAULT_PRICES, S.DEFAULT_PRICES):
-        total = 0.0
-        for a, b in itertools.product(range(2), range(2)):
-            v = (values[0][a], values[1][b])
-            winner, _ = S.muspm_outcome(v, (first, p1, p2))
-            total += probs[0][a] * probs[1][b] * (v[winner] if winner >= 0 else 0.0)
-        best = max(best, total)
-    return best
-
-
 def test_muspm_messages_reach_full_information_welfare() -> None:
     full_info = 0.8 * (0.5 * 0.5 + 0.5 * 1.0) + 0.2 * 2.5  # E[max(v1, v2)] = 1.1
-    no_messages = _welfare_without_messages()
+    no_messages = S.muspm_welfare_without_messages()
     assert no_messages == pytest.approx(0.95)
     params = S.make_setting("muspm-v0", num_rounds=1000, num_reward_rounds=100)
     mechs = [(f, p1, p2) for f in (0, 1) for p1 in S.DEFAULT_PRICES for p2 in S.DEFAULT_PRICES]

@@ -165,7 +165,7 @@ def test_matrix_design_pays_tau_at_least_4_and_never_pays() -> None:
 
 @SLOW
 def test_muspm_messages_beat_every_mechanism_without_messages(capfd) -> None:
-    from tests.test_stackelberg_env import _welfare_without_messages
+    from robustmas.envs.stackelberg.settings import muspm_welfare_without_messages
 
     # Under pytest's fd capture this jitted run stalls with no CPU use (XLA waiting, main thread
     # in BlockUntilReady; it finishes in ~3 min with capture off or as a plain script).  Not
@@ -175,7 +175,7 @@ def test_muspm_messages_beat_every_mechanism_without_messages(capfd) -> None:
     full_info = 1.1
     welfare = full_info + result.final_reward  # reward = -(welfare loss)
     assert welfare >= 0.98 * full_info
-    assert welfare > _welfare_without_messages()
+    assert welfare > muspm_welfare_without_messages()
 
 
 @SLOW

@@ -45,7 +45,14 @@ from flax import struct
 
 from robustmas.envs.core import Box, Discrete, Simplex, Space
 
-__all__ = ["StackelbergPOMDP", "StackelbergParams", "StackelbergState"]
+__all__ = [
+    "StackelbergPOMDP",
+    "StackelbergParams",
+    "StackelbergState",
+    "expected_leader_payoff",
+    "expected_reward",
+    "run_dynamics",
+]
 
 
 @struct.dataclass
@@ -196,17 +203,15 @@ class StackelbergPOMDP:
         step = state.step + 1
         done = step >= self._k
 
-        def finish(_: None) -> tuple[jax.Array, jax.Array, jax.Array]:
-            logits, reward, welfare = run_dynamics(key, table, params)
-            return logits, reward, welfare
+        def finish(_: None) -> tuple[jax.Array, jax.Array]:
+            return run_dynamics(key, table, params)
 
-        def wait(_: None) -> tuple[jax.Array, jax.Array, jax.Array]:
-            return state.logits, jnp.zeros(()), jnp.zeros(())
+        def wait(_: None) -> tuple[jax.Array, jax.Array]:
+            return state.logits, jnp.zeros(())
 
-        logits, reward, welfare = jax.lax.cond(done, finish, wait, None)
+        logits, reward = jax.lax.cond(done, finish, wait, None)
         new_state = StackelbergState(step=step, table=table, logits=logits)
         info = {"leader_payoff": reward, "final": done}
-        del welfare
         return self._obs(step), new_state, reward, done, info
 
 
@@ -221,13 +226,20 @@ def _induced(table: jax.Array, params: StackelbergParams) -> tuple[jax.Array, ja
     return follower, leader
 
 
+def _strategies(logits: jax.Array, actions: tuple[int, ...]) -> jax.Array:
+    """Softmax of per-type log-weights ``(n, T_max, M_max)``, padded actions masked out."""
+    m_max = logits.shape[-1]
+    mask = jnp.stack([jnp.arange(m_max) < m for m in actions])[:, None, :]
+    return jax.nn.softmax(jnp.where(mask, logits, -jnp.inf), axis=-1)
+
+
 def run_dynamics(
     key: jax.Array, table: jax.Array, params: StackelbergParams
-) -> tuple[jax.Array, jax.Array, jax.Array]:
+) -> tuple[jax.Array, jax.Array]:
     """Equilibrium sub-episodes then reward sub-episodes for a filled observation-action map.
 
-    Returns the followers' final log-weights ``(n, T_max, M_max)``, the mean leader payoff over the
-    reward sub-episodes, and the leader's *expected* payoff under the final strategies.
+    Returns the followers' final log-weights ``(n, T_max, M_max)`` and the mean leader payoff over
+    the reward sub-episodes (:func:`expected_reward` gives the expectation instead).
     """
     n = params.prior.ndim
     types = params.prior.shape
@@ -237,18 +249,13 @@ def run_dynamics(
     rate = jnp.log1p(params.mw_step)
     flat_prior = jnp.log(jnp.clip(params.prior.reshape(-1), 1e-30, None))
 
-    def strategies(logits: jax.Array) -> jax.Array:
-        # Mask padded actions (followers with fewer actions than m_max) out of the softmax.
-        mask = jnp.stack([jnp.arange(m_max) < m for m in actions])[:, None, :]
-        return jax.nn.softmax(jnp.where(mask, logits, -jnp.inf), axis=-1)
-
     def draw(
         key: jax.Array, logits: jax.Array
     ) -> tuple[tuple[jax.Array, ...], tuple[jax.Array, ...]]:
         k_type, k_act = jax.random.split(key)
         t_flat = jax.random.categorical(k_type, flat_prior)
         t = jnp.unravel_index(t_flat, types)
-        probs = strategies(logits)
+        probs = _strategies(logits, actions)
         keys = jax.random.split(k_act, n)
         a = tuple(
             jax.random.categorical(
@@ -279,9 +286,13 @@ def run_dynamics(
     total, _ = jax.lax.scan(
         reward_round, jnp.zeros(()), jax.random.split(k_rew, params.num_reward_rounds)
     )
-    sampled = total / params.num_reward_rounds
-    expected = expected_leader_payoff(strategies(logits), leader, params)
-    return logits, sampled, expected
+    return logits, total / params.num_reward_rounds
+
+
+def expected_reward(table: jax.Array, logits: jax.Array, params: StackelbergParams) -> jax.Array:
+    """The leader's expected payoff for a map ``table`` under follower log-weights ``logits``."""
+    _, leader = _induced(table, params)
+    return expected_leader_payoff(_strategies(logits, params.obs_of.shape), leader, params)
 
 
 def expected_leader_payoff(

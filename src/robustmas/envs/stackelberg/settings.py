@@ -37,6 +37,7 @@ __all__ = [
     "matrix_design",
     "muspm",
     "muspm_outcome",
+    "muspm_welfare_without_messages",
     "normal_form",
     "resolve_setting",
 ]
@@ -115,6 +116,27 @@ def muspm_outcome(
     if values[second] >= p2:
         return second, p2
     return -1, 0.0
+
+
+def muspm_welfare_without_messages(
+    values: Sequence[Sequence[float]] = ((0.5, 2.5), (0.0, 1.0)),
+    probs: Sequence[Sequence[float]] = ((0.8, 0.2), (0.5, 0.5)),
+    prices: Sequence[float] = DEFAULT_PRICES,
+) -> float:
+    """Best expected welfare of any SPM that cannot use messages (exact enumeration).
+
+    The yardstick muSPM must beat (Sec. 7.4): 0.95 for the paper's instance with the default
+    prices, against a full-information welfare ``E[max(v_1, v_2)] = 1.1``.
+    """
+    best = -np.inf
+    for first, p1, p2 in itertools.product((0, 1), prices, prices):
+        total = 0.0
+        for a, b in itertools.product(range(len(values[0])), range(len(values[1]))):
+            v = (values[0][a], values[1][b])
+            winner, _ = muspm_outcome(v, (first, p1, p2))
+            total += probs[0][a] * probs[1][b] * (v[winner] if winner >= 0 else 0.0)
+        best = max(best, total)
+    return float(best)
 
 
 def muspm(
