@@ -43,6 +43,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
+from robustmas.envs.batching import lockstep_cond
 from robustmas.envs.core import Box, Discrete, Simplex, Space
 
 __all__ = [
@@ -203,13 +204,19 @@ class StackelbergPOMDP:
         step = state.step + 1
         done = step >= self._k
 
-        def finish(_: None) -> tuple[jax.Array, jax.Array]:
+        Ops = tuple[jax.Array, jax.Array, jax.Array, StackelbergParams]
+
+        def finish(ops: Ops) -> tuple[jax.Array, jax.Array]:
+            key, table, _, params = ops
             return run_dynamics(key, table, params)
 
-        def wait(_: None) -> tuple[jax.Array, jax.Array]:
-            return state.logits, jnp.zeros(())
+        def wait(ops: Ops) -> tuple[jax.Array, jax.Array]:
+            return ops[2], jnp.zeros(())
 
-        logits, reward = jax.lax.cond(done, finish, wait, None)
+        # Under vmap a plain lax.cond would run the no-regret dynamics on every step; copies that
+        # move in lockstep (a PPO rollout) run them only on the steps that end episodes.  The
+        # branches read everything through the operand (see lockstep_cond).
+        logits, reward = lockstep_cond(done, finish, wait, (key, table, state.logits, params))
         new_state = StackelbergState(step=step, table=table, logits=logits)
         info = {"leader_payoff": reward, "final": done}
         return self._obs(step), new_state, reward, done, info
