@@ -8,10 +8,16 @@
 * :class:`SimplexBandit` -- a one-step game whose action is a mixed strategy ``x`` over ``n``
   arms (``Simplex``); the reward is ``x @ payoffs + noise_std * N(0, 1)``, maximised by putting
   all weight on the best arm.
+* :class:`CueMemory` -- a memory task for recurrent policies: a cue ``c`` (uniform over
+  ``num_cues``) is shown only at the first of two steps; at the second step the agent is paid 1
+  if its action equals ``c`` and 0 otherwise.  A recurrent policy earns 1 per episode; any
+  memoryless policy sees the same observation at the second step whatever the cue, so its
+  expected return is exactly ``1 / num_cues`` (0.5 for two cues).
 
-Both implement :class:`robustmas.envs.core.Environment` with ``num_agents == 1``.  Their
+All implement :class:`robustmas.envs.core.Environment` with ``num_agents == 1``.  Their
 ``critic_observation`` appends information the actor does not see (the expected reward row of
-the current context, or the payoff vector), so a centralised critic has a real advantage.
+the current context, the payoff vector, or the cue), so a centralised critic has a real
+advantage.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ __all__ = [
     "BanditState",
     "ContextualBandit",
     "ContextualBanditParams",
+    "CueMemory",
     "SimplexBandit",
     "SimplexBanditParams",
 ]
@@ -209,3 +216,66 @@ class SimplexBandit:
     def critic_observation_space(self, params: SimplexBanditParams) -> Box:
         """Space of :meth:`critic_observation` (unbounded, so that it never reads ``params``)."""
         return Box(-float("inf"), float("inf"), (1 + self.num_arms,))
+
+
+class CueMemory:
+    """Remember a cue for one step: a two-step episode (see the module docstring).
+
+    Observation ``[one_hot(cue) if t == 0 else 0, t == 1]`` of size ``num_cues + 1``; action one
+    of ``num_cues`` arms (ignored at the first step); reward ``1[action == cue]`` at the second
+    step and 0 at the first.
+
+    Args:
+        num_cues: number of cues (and arms).
+
+    """
+
+    def __init__(self, num_cues: int = 2) -> None:
+        if num_cues < 2:
+            raise ValueError(f"num_cues must be >= 2, got {num_cues}")
+        self.num_cues = num_cues
+
+    @property
+    def num_agents(self) -> int:
+        """A single learning agent."""
+        return 1
+
+    def default_params(self) -> None:
+        """No parameters."""
+        return None
+
+    def _obs(self, state: BanditState) -> jax.Array:
+        cue = jax.nn.one_hot(state.context, self.num_cues, dtype=jnp.float32)
+        first = state.t == 0
+        return jnp.concatenate([jnp.where(first, cue, 0.0), (~first).astype(jnp.float32)[None]])
+
+    def reset(self, key: jax.Array, params: None) -> tuple[jax.Array, BanditState]:
+        """Draw the cue and show it."""
+        state = _new_context(key, self.num_cues, jnp.int32(0))
+        return self._obs(state), state
+
+    def step(
+        self, key: jax.Array, state: BanditState, action: jax.Array, params: None
+    ) -> tuple[jax.Array, BanditState, jax.Array, jax.Array, dict[str, Any]]:
+        """Pay ``1[action == cue]`` at the second step, which ends the episode."""
+        recall = state.t == 1
+        reward = jnp.where(recall & (action == state.context), 1.0, 0.0).astype(jnp.float32)
+        next_state = BanditState(context=state.context, t=state.t + 1)
+        return self._obs(next_state), next_state, reward, recall, {}
+
+    def observation_space(self, params: None) -> Box:
+        """Cue one-hot (first step only) and a second-step flag."""
+        return Box(0.0, 1.0, (self.num_cues + 1,))
+
+    def action_space(self, params: None) -> Discrete:
+        """One arm per cue."""
+        return Discrete(self.num_cues)
+
+    def critic_observation(self, state: BanditState, params: None) -> jax.Array:
+        """The observation followed by the cue one-hot (at both steps)."""
+        cue = jax.nn.one_hot(state.context, self.num_cues, dtype=jnp.float32)
+        return jnp.concatenate([self._obs(state), cue])
+
+    def critic_observation_space(self, params: None) -> Box:
+        """Space of :meth:`critic_observation`."""
+        return Box(0.0, 1.0, (2 * self.num_cues + 1,))

@@ -9,8 +9,16 @@ Game data lives in ``params`` (a frozen ``flax.struct`` dataclass), so one compi
 ``vmap``s over seeds, payoffs or types.  ``critic_observation`` exposes state the actor must not
 see (the followers' strategies in the Stackelberg POMDP) for a centralised critic (MAPPO).
 
-Multi-agent environments set ``num_agents > 1`` and use a leading agent axis on observations,
-actions and rewards; ``done`` is shared.
+Multi-agent environments set ``num_agents = n > 1`` and stack the agents on a leading axis
+(homogeneous agents, as in JaxMARL's batched form):
+
+* ``reset`` and ``step`` return observations of shape ``(n, *obs_shape)``, where
+  ``observation_space`` is the space of *one* agent's observation;
+* ``step`` takes actions of shape ``(n, *action_shape)``, ``action_space`` being one agent's;
+* rewards have shape ``(n,)``, one per agent;
+* ``done`` is a scalar shared by all agents: episodes start and end together;
+* ``critic_observation(state, params)`` is one global state vector shared by all agents (a
+  centralised critic adds the agent's identity itself if it needs it).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The learning core: networks, GAE, PPO / MAPPO trainers and checkpoints.
+"""The learning core: networks, GAE, PPO / IPPO / MAPPO trainers and checkpoints.
 
 Main entry points: :class:`~robustmas.rl.ppo.PPOConfig`, :class:`~robustmas.rl.ppo.PPO` (``init``
 / ``update_chunk`` / ``train`` / ``evaluate``), :func:`~robustmas.rl.ppo.make_train`,
@@ -8,13 +8,24 @@ Main entry points: :class:`~robustmas.rl.ppo.PPOConfig`, :class:`~robustmas.rl.p
 
 from robustmas.rl.checkpoint import load_checkpoint, load_sidecar, save_checkpoint
 from robustmas.rl.gae import gae, gae_numpy
-from robustmas.rl.networks import Actor, Critic, env_action, greedy_action, sample_action
+from robustmas.rl.networks import (
+    Actor,
+    Critic,
+    RecurrentActor,
+    RecurrentCritic,
+    env_action,
+    greedy_action,
+    initial_carry,
+    sample_action,
+)
 from robustmas.rl.ppo import (
+    AGENT_METRIC_NAMES,
     METRIC_NAMES,
     PPO,
     ActorCriticParams,
     LossTerms,
     PPOConfig,
+    RecurrentCarry,
     RunnerState,
     StepData,
     TrainOutput,
@@ -23,6 +34,7 @@ from robustmas.rl.ppo import (
 )
 
 __all__ = [
+    "AGENT_METRIC_NAMES",
     "METRIC_NAMES",
     "PPO",
     "Actor",
@@ -30,6 +42,9 @@ __all__ = [
     "Critic",
     "LossTerms",
     "PPOConfig",
+    "RecurrentActor",
+    "RecurrentCarry",
+    "RecurrentCritic",
     "RunnerState",
     "StepData",
     "TrainOutput",
@@ -37,6 +52,7 @@ __all__ = [
     "gae",
     "gae_numpy",
     "greedy_action",
+    "initial_carry",
     "load_checkpoint",
     "load_sidecar",
     "make_train",

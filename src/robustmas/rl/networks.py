@@ -1,4 +1,4 @@
-"""Actor and critic MLPs (flax.linen) with action heads for every space in :mod:`envs.core`.
+"""Actor and critic networks (flax.linen) with action heads for every space in :mod:`envs.core`.
 
 The actor and the critic are separate networks (no shared torso), as in MAPPO, so the critic
 can read a different input (``env.critic_observation``) than the actor.  Hidden layers use
@@ -19,14 +19,25 @@ Action heads, chosen from the action space:
 
 Inputs are feature vectors on the last axis; any leading batch axes are kept.
 
-TODO: a recurrent (GRU) actor for partially observed environments (the Stackelberg POMDP with
-long histories) will slot in next to :class:`Actor` with a carried hidden state.
+Recurrent variants for partially observed environments: :class:`RecurrentActor` and
+:class:`RecurrentCritic` are ``MLP torso -> recurrent cell -> head`` with the same torso and
+heads as the MLPs.  The cell is ``flax.linen.GRUCell`` (``"gru"``, carry ``h``) or
+``flax.linen.OptimizedLSTMCell`` (``"lstm"``, carry ``(c, h)``), each with ``recurrent_size``
+features; with no hidden layers the cell reads the input directly.  They process one time step::
+
+    carry, dist = actor.apply(variables, carry, x, reset)
+
+where ``reset`` (shape = the batch shape of ``x``) marks inputs that start a new episode: their
+carry is set to zeros *before* the cell, the convention of PureJaxRL's ``ScannedRNN``, so a
+sequence that crosses episode boundaries can be replayed from its first carry and the stored
+flags.  :func:`initial_carry` gives the zero carry of a batch.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import distrax
 import flax.linen as nn
@@ -37,15 +48,22 @@ from robustmas.envs.core import Box, Discrete, Simplex, Space
 
 __all__ = [
     "ACTIVATIONS",
+    "RECURRENT_CELLS",
     "Actor",
     "Critic",
+    "RecurrentActor",
+    "RecurrentCritic",
     "env_action",
     "greedy_action",
+    "initial_carry",
     "sample_action",
 ]
 
 ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {"tanh": nn.tanh, "relu": nn.relu}
 """Hidden-layer activations selectable by name."""
+
+RECURRENT_CELLS: tuple[str, ...] = ("gru", "lstm")
+"""Recurrent cells selectable by name: ``flax.linen.GRUCell``, ``flax.linen.OptimizedLSTMCell``."""
 
 SIMPLEX_ACTION_FLOOR = 1e-6
 """Smallest weight of a sampled ``Simplex`` action (keeps Dirichlet log-probabilities finite)."""
@@ -65,6 +83,28 @@ def _dense(features: int, gain: float, name: str) -> nn.Dense:
         bias_init=nn.initializers.zeros,
         name=name,
     )
+
+
+def _action_head(
+    module: nn.Module, space: Space, min_concentration: float, h: jax.Array
+) -> distrax.Distribution:
+    """The policy head ``head`` (and ``log_std`` for ``Box``) of ``module`` applied to ``h``.
+
+    Called from inside ``module``'s compact ``__call__``, so the layers belong to ``module``.
+    """
+    if isinstance(space, Discrete):
+        logits = _dense(space.n, 0.01, "head")(h)
+        return distrax.Categorical(logits=logits)
+    if isinstance(space, Simplex):
+        raw = _dense(space.n, 0.01, "head")(h)
+        return distrax.Dirichlet(nn.softplus(raw) + min_concentration)
+    if isinstance(space, Box):
+        size = math.prod(space.shape)
+        mean = _dense(size, 0.01, "head")(h)
+        log_std = module.param("log_std", nn.initializers.zeros, (size,))
+        scale = jnp.broadcast_to(jnp.exp(log_std), mean.shape)
+        return distrax.MultivariateNormalDiag(mean, scale)
+    raise TypeError(f"unsupported action space {space!r}")
 
 
 class _Torso(nn.Module):
@@ -101,20 +141,7 @@ class Actor(nn.Module):
     def __call__(self, x: jax.Array) -> distrax.Distribution:
         """Action distribution for the observations ``x`` of shape ``(..., features)``."""
         h = _Torso(self.hidden_sizes, self.activation, name="torso")(x)
-        space = self.action_space
-        if isinstance(space, Discrete):
-            logits = _dense(space.n, 0.01, "head")(h)
-            return distrax.Categorical(logits=logits)
-        if isinstance(space, Simplex):
-            raw = _dense(space.n, 0.01, "head")(h)
-            return distrax.Dirichlet(nn.softplus(raw) + self.min_concentration)
-        if isinstance(space, Box):
-            size = math.prod(space.shape)
-            mean = _dense(size, 0.01, "head")(h)
-            log_std = self.param("log_std", nn.initializers.zeros, (size,))
-            scale = jnp.broadcast_to(jnp.exp(log_std), mean.shape)
-            return distrax.MultivariateNormalDiag(mean, scale)
-        raise TypeError(f"unsupported action space {space!r}")
+        return _action_head(self, self.action_space, self.min_concentration, h)
 
 
 class Critic(nn.Module):
@@ -134,6 +161,102 @@ class Critic(nn.Module):
         """Values of the inputs ``x`` of shape ``(..., features)``; returns shape ``(...)``."""
         h = _Torso(self.hidden_sizes, self.activation, name="torso")(x)
         return _dense(1, 1.0, "head")(h)[..., 0]
+
+
+Carry = Any
+"""A recurrent carry: an array ``(..., recurrent_size)`` (GRU) or a pair ``(c, h)`` (LSTM)."""
+
+
+def initial_carry(cell: str, size: int, batch_shape: Sequence[int]) -> Carry:
+    """Zero carry of ``cell`` (``"gru"`` or ``"lstm"``) for a batch of shape ``batch_shape``."""
+    zeros = jnp.zeros((*batch_shape, size), jnp.float32)
+    if cell == "gru":
+        return zeros
+    if cell == "lstm":
+        return (zeros, zeros)
+    raise ValueError(f"cell must be one of {list(RECURRENT_CELLS)}, got {cell!r}")
+
+
+class _Recurrent(nn.Module):
+    """Torso ``torso`` followed by the cell ``cell``; resets the carry where ``reset``."""
+
+    hidden_sizes: Sequence[int]
+    activation: str
+    cell: str
+    recurrent_size: int
+
+    @nn.compact
+    def __call__(self, carry: Carry, x: jax.Array, reset: jax.Array) -> tuple[Carry, jax.Array]:
+        h = _Torso(self.hidden_sizes, self.activation, name="torso")(x)
+        reset = jnp.asarray(reset, bool)[..., None]
+        carry = jax.tree_util.tree_map(lambda c: jnp.where(reset, jnp.zeros_like(c), c), carry)
+        if self.cell == "gru":
+            cell: nn.RNNCellBase = nn.GRUCell(self.recurrent_size, name="cell")
+        elif self.cell == "lstm":
+            cell = nn.OptimizedLSTMCell(self.recurrent_size, name="cell")
+        else:
+            raise ValueError(f"cell must be one of {list(RECURRENT_CELLS)}, got {self.cell!r}")
+        return cell(carry, h)
+
+
+class RecurrentActor(nn.Module):
+    """Recurrent policy ``torso -> cell -> head``: one step ``(carry, x, reset) -> (carry, dist)``.
+
+    Attributes:
+        action_space: the environment's action space (selects the head).
+        hidden_sizes: widths of the torso's hidden layers.
+        activation: ``"tanh"`` or ``"relu"``.
+        cell: ``"gru"`` or ``"lstm"``.
+        recurrent_size: features of the cell (width of ``h``).
+        min_concentration: floor added to the Dirichlet concentrations (``Simplex`` only).
+
+    """
+
+    action_space: Space
+    hidden_sizes: Sequence[int] = (64,)
+    activation: str = "tanh"
+    cell: str = "gru"
+    recurrent_size: int = 64
+    min_concentration: float = 1e-2
+
+    @nn.compact
+    def __call__(
+        self, carry: Carry, x: jax.Array, reset: jax.Array
+    ) -> tuple[Carry, distrax.Distribution]:
+        """Next carry and the action distribution for inputs ``x`` of shape ``(..., features)``.
+
+        ``carry`` has the batch shape of ``x`` (see :func:`initial_carry`); where ``reset`` is
+        true it is replaced by zeros before the step.
+        """
+        carry, h = _Recurrent(
+            self.hidden_sizes, self.activation, self.cell, self.recurrent_size, name="core"
+        )(carry, x, reset)
+        return carry, _action_head(self, self.action_space, self.min_concentration, h)
+
+
+class RecurrentCritic(nn.Module):
+    """Recurrent state-value function: one step ``(carry, x, reset) -> (carry, value)``.
+
+    Attributes:
+        hidden_sizes: widths of the torso's hidden layers.
+        activation: ``"tanh"`` or ``"relu"``.
+        cell: ``"gru"`` or ``"lstm"``.
+        recurrent_size: features of the cell.
+
+    """
+
+    hidden_sizes: Sequence[int] = (64,)
+    activation: str = "tanh"
+    cell: str = "gru"
+    recurrent_size: int = 64
+
+    @nn.compact
+    def __call__(self, carry: Carry, x: jax.Array, reset: jax.Array) -> tuple[Carry, jax.Array]:
+        """Next carry and values (shape ``(...)``) of inputs ``x`` of shape ``(..., features)``."""
+        carry, h = _Recurrent(
+            self.hidden_sizes, self.activation, self.cell, self.recurrent_size, name="core"
+        )(carry, x, reset)
+        return carry, _dense(1, 1.0, "head")(h)[..., 0]
 
 
 def sample_action(
