@@ -52,9 +52,7 @@ def test_nested_vmap_and_scan() -> None:
         return jax.lax.scan(lambda c, _: (_f(p, c), None), x, None, length=3)[0]
 
     got = jax.jit(jax.vmap(jax.vmap(run)))(preds, xs)
-    want = np.array(
-        [[2 * np.sin(2 * np.sin(2 * np.sin(0.0))), 4.0], [5.0, 6.0]], dtype=np.float32
-    )
+    want = np.array([[2 * np.sin(2 * np.sin(2 * np.sin(0.0))), 4.0], [5.0, 6.0]], dtype=np.float32)
     np.testing.assert_allclose(got, want, rtol=1e-6)
 
 

@@ -107,6 +107,10 @@ class StackelbergState:
     """Followers' log-weights per type, shape ``(n, T_max, M_max)`` (after the dynamics)."""
 
 
+_BranchOperand = tuple[jax.Array, jax.Array, jax.Array, StackelbergParams]
+"""(key, filled map, follower log-weights, params): what both branches of the last step read."""
+
+
 def _num_obs(params: StackelbergParams) -> int:
     return int(params.obs_of.max()) + 1
 
@@ -204,13 +208,11 @@ class StackelbergPOMDP:
         step = state.step + 1
         done = step >= self._k
 
-        Ops = tuple[jax.Array, jax.Array, jax.Array, StackelbergParams]
-
-        def finish(ops: Ops) -> tuple[jax.Array, jax.Array]:
+        def finish(ops: _BranchOperand) -> tuple[jax.Array, jax.Array]:
             key, table, _, params = ops
             return run_dynamics(key, table, params)
 
-        def wait(ops: Ops) -> tuple[jax.Array, jax.Array]:
+        def wait(ops: _BranchOperand) -> tuple[jax.Array, jax.Array]:
             return ops[2], jnp.zeros(())
 
         # Under vmap a plain lax.cond would run the no-regret dynamics on every step; copies that
