@@ -312,6 +312,91 @@ def run_robustmas(
     }
 
 
+def run_robustmas_seeds(
+    case: Case,
+    env: StackelbergPOMDP,
+    params: Any,
+    evaluate: Any,
+    expected_target: float,
+    seeds: list[int],
+) -> dict[str, Any]:
+    """All ``seeds`` trained in one vmapped call (one compilation), as a user would run them.
+
+    After every chunk each seed's greedy map is evaluated exactly as in :func:`run_robustmas`;
+    a seed's first hit is recorded with the elapsed time of the *whole batch* (every seed pays
+    for the others' compute).  ``all_hit`` = the time at which the last seed first hit.
+    """
+    cfg = case.ppo
+    start = time.perf_counter()
+    trainer = PPO(cfg, env, params)
+    num_obs = env.observation_space(params).shape[0]
+
+    @jax.jit
+    def greedy_maps(actor: Any) -> jax.Array:
+        def one(actor: Any) -> jax.Array:
+            action = greedy_action(trainer.policy(actor, jnp.eye(num_obs)), trainer.action_space)
+            return jax.vmap(env_action, in_axes=(0, None))(action, trainer.action_space)
+
+        return jax.vmap(one)(actor)
+
+    keys = jnp.stack([jax.random.PRNGKey(s) for s in seeds])
+    state = jax.block_until_ready(jax.jit(jax.vmap(trainer.init))(keys))
+    chunk = jax.jit(jax.vmap(trainer.update_chunk, in_axes=(0, None)), static_argnums=1)
+    chunk = chunk.lower(state, case.chunk_updates).compile()
+    setup_s = time.perf_counter() - start
+    curves = [Curve(case.target, expected_target) for _ in seeds]
+    train_s, steps = 0.0, 0
+    for _ in range(cfg.num_updates // case.chunk_updates):
+        t = time.perf_counter()
+        state, _ = chunk(state)
+        jax.block_until_ready(state)
+        train_s += time.perf_counter() - t
+        steps += case.chunk_updates * cfg.batch_size
+        maps = greedy_maps(state.params.actor)
+        for i, curve in enumerate(curves):
+            reward, expected = evaluate(maps[i], eval_key(steps))
+            curve.add(steps, train_s, setup_s + train_s, float(reward), float(expected))
+    per_seed = [
+        {"seed": s, **{k: v for k, v in c.to_dict().items() if k != "curve"}}
+        for s, c in zip(seeds, curves, strict=True)
+    ]
+
+    def last_hit(key: str) -> dict[str, Any] | None:
+        hits = [row[key] for row in per_seed]
+        if any(h is None for h in hits):
+            return None
+        return max(hits, key=lambda h: h["steps"])
+
+    return {
+        "seeds": seeds,
+        "setup_s": setup_s,
+        "train_s": train_s,
+        "steps_per_seed": steps,
+        "train_steps_per_s": steps * len(seeds) / train_s,
+        "all_hit": last_hit("first_hit"),
+        "all_expected_hit": last_hit("first_expected_hit"),
+        "per_seed": per_seed,
+    }
+
+
+def sb3_sequential(rows: list[dict[str, Any]], key: str) -> dict[str, Any]:
+    """SB3 time for the same seeds run one after another: the sum of per-seed times to target.
+
+    A seed that missed the target contributes its whole capped run, so the sum is then a lower
+    bound.
+    """
+    total, train, exact = 0.0, 0.0, True
+    for sb in rows:
+        if sb[key] is not None:
+            total += sb[key]["total_s"]
+            train += sb[key]["train_s"]
+        else:
+            total += sb["setup_s"] + sb["train_s"]
+            train += sb["train_s"]
+            exact = False
+    return {"total_s": total, "train_s": train, "exact": exact}
+
+
 # ------------------------------------------------------------------------------------------------
 # Stable-Baselines3 PPO on the Gymnasium adapter
 # ------------------------------------------------------------------------------------------------
@@ -331,7 +416,9 @@ def run_sb3(case: Case, evaluate: Any, expected_target: float, seed: int) -> dic
     env.step(env.action_space.sample())
     model = sb3.PPO("MlpPolicy", env, seed=seed, device="cpu", verbose=0, **case.sb3)
     setup_s = time.perf_counter() - start
-    num_obs = env.observation_space.shape[0]
+    obs_shape = env.observation_space.shape
+    assert obs_shape is not None
+    num_obs = obs_shape[0]
     obs_eye = np.eye(num_obs, dtype=np.float32)
     discrete = isinstance(env.action_space, gymnasium.spaces.Discrete)
     curve = Curve(case.target, expected_target)
@@ -582,6 +669,41 @@ def print_spread(report: dict[str, Any]) -> None:
             )
 
 
+def print_seeds_vmapped(report: dict[str, Any]) -> None:
+    rows = [(n, r["seeds_vmapped"]) for n, r in report["settings"].items() if "seeds_vmapped" in r]
+    if not rows:
+        return
+    print(
+        "\nAll seeds: robustmas trains them in one vmapped call; SB3 runs them one after another"
+        " (sum of the per-seed times above):\n"
+    )
+    print(
+        "| setting | target | seeds | robustmas: all seeds hit (steps/seed) | incl. compile |"
+        " train | SB3 sequential incl. setup | train | speed-up incl. / excl. compile |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    for name, m in rows:
+        for key, hit_key, label in (
+            ("first_hit", "all_hit", "greedy reward"),
+            ("first_expected_hit", "all_expected_hit", "expected payoff"),
+        ):
+            sb = m["sb3_sequential"][key]
+            hit = m[hit_key]
+            bound = "" if sb["exact"] else ">= "
+            if hit is None:
+                mine, ratio = ("not all reached", "-", "-"), "n/a"
+            else:
+                mine = (f"{hit['steps']:,}", _fmt_s(hit["total_s"]), _fmt_s(hit["train_s"]))
+                ratio = (
+                    f"{bound}{sb['total_s'] / hit['total_s']:.1f}x / "
+                    f"{bound}{sb['train_s'] / hit['train_s']:.1f}x"
+                )
+            print(
+                f"| {name} | {label} | {len(m['seeds'])} | {mine[0]} | {mine[1]} | {mine[2]} |"
+                f" {bound}{sb['total_s']:.2f} s | {bound}{sb['train_s']:.2f} s | {ratio} |"
+            )
+
+
 def print_report(report: dict[str, Any]) -> None:
     print(
         "\n| setting | learner | steps to target | time incl. setup/compile | train time | "
@@ -736,10 +858,22 @@ def main() -> None:
             row = {"seed": seed, "robustmas": _summary(rm_s), "sb3": _summary(sb_s)}
             print(f"spread seed {seed}: {json.dumps(row)}", flush=True)
             report["settings"][case.name]["spread"].append(row)
+        if args.spread:
+            seeds = list(range(args.seed, args.seed + 1 + args.spread))
+            multi = run_robustmas_seeds(case, env, params, evaluate, expected_target, seeds)
+            res = report["settings"][case.name]
+            sb_rows = [res["sb3"], *(row["sb3"] for row in res["spread"])]
+            multi["sb3_sequential"] = {
+                "first_hit": sb3_sequential(sb_rows, "first_hit"),
+                "first_expected_hit": sb3_sequential(sb_rows, "first_expected_hit"),
+            }
+            print(f"vmapped seeds {seeds}: all hit {multi['all_hit']}", flush=True)
+            res["seeds_vmapped"] = multi
     report["load_average_end"] = os.getloadavg()
     report["wall_s"] = time.perf_counter() - started
     print_report(report)
     print_spread(report)
+    print_seeds_vmapped(report)
     print(
         f"\nwall time {report['wall_s']:.0f} s; load average start {report['load_average_start']}"
         f", end {report['load_average_end']}"
