@@ -263,19 +263,24 @@ def eval_key(steps: int) -> jax.Array:
 # ------------------------------------------------------------------------------------------------
 
 
+def leader_map_fn(trainer: PPO, env: StackelbergPOMDP, params: Any) -> Any:
+    """``actor params -> greedy env action at each of the K leader observations`` (one seed)."""
+    num_obs = env.observation_space(params).shape[0]
+
+    def greedy_map(actor: Any) -> jax.Array:
+        action = greedy_action(trainer.policy(actor, jnp.eye(num_obs)), trainer.action_space)
+        return jax.vmap(env_action, in_axes=(0, None))(action, trainer.action_space)
+
+    return greedy_map
+
+
 def run_robustmas(
     case: Case, env: StackelbergPOMDP, params: Any, evaluate: Any, expected_target: float, seed: int
 ) -> dict[str, Any]:
     cfg = case.ppo
     start = time.perf_counter()
     trainer = PPO(cfg, env, params)
-    num_obs = env.observation_space(params).shape[0]
-
-    @jax.jit
-    def greedy_map(actor: Any) -> jax.Array:
-        action = greedy_action(trainer.policy(actor, jnp.eye(num_obs)), trainer.action_space)
-        return jax.vmap(env_action, in_axes=(0, None))(action, trainer.action_space)
-
+    greedy_map = jax.jit(leader_map_fn(trainer, env, params))
     state = jax.jit(trainer.init)(jax.random.PRNGKey(seed))
     jax.block_until_ready(state)
     init_s = time.perf_counter() - start
@@ -329,15 +334,7 @@ def run_robustmas_seeds(
     cfg = case.ppo
     start = time.perf_counter()
     trainer = PPO(cfg, env, params)
-    num_obs = env.observation_space(params).shape[0]
-
-    @jax.jit
-    def greedy_maps(actor: Any) -> jax.Array:
-        def one(actor: Any) -> jax.Array:
-            action = greedy_action(trainer.policy(actor, jnp.eye(num_obs)), trainer.action_space)
-            return jax.vmap(env_action, in_axes=(0, None))(action, trainer.action_space)
-
-        return jax.vmap(one)(actor)
+    greedy_maps = jax.jit(jax.vmap(leader_map_fn(trainer, env, params)))
 
     keys = jnp.stack([jax.random.PRNGKey(s) for s in seeds])
     state = jax.block_until_ready(jax.jit(jax.vmap(trainer.init))(keys))
