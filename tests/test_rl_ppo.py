@@ -165,6 +165,10 @@ def test_ppo_loss_is_surrogate_at_ratio_one():
         ("eval_episodes", 0),
         ("eval_max_steps", 0),
         ("min_concentration", -1e-3),
+        ("recurrent", "rnn"),
+        ("recurrent_size", 0),
+        ("parameter_sharing", 1),
+        ("agent_id", "yes"),
     ],
 )
 def test_config_validation_names_field(field, value):
@@ -340,11 +344,19 @@ def test_hooks_reward_fn_initial_params_and_progress():
     assert float(evaluate(state.params.actor, jax.random.PRNGKey(0))) < 0.2
 
 
-def test_rejects_multi_agent_env():
-    class TwoAgents(ContextualBandit):
-        @property
-        def num_agents(self) -> int:
-            return 2
-
-    with pytest.raises(ValueError, match="single-agent"):
-        PPO(BANDIT_CONFIG, TwoAgents())
+def test_frozen_single_agent_does_not_learn():
+    env = ContextualBandit(num_contexts=3, num_arms=3)
+    trainer = PPO(BANDIT_CONFIG, env)
+    init = jax.jit(trainer.init, compiler_options=JIT_OPTS)
+    chunk = jax.jit(trainer.update_chunk, static_argnums=1, compiler_options=JIT_OPTS)
+    start = init(jax.random.PRNGKey(3), trainable=jnp.array([False]))
+    end, metrics = chunk(start, 2)
+    for a, b in zip(
+        jax.tree_util.tree_leaves((start.params, start.opt_state)),
+        jax.tree_util.tree_leaves((end.params, end.opt_state)),
+        strict=True,
+    ):
+        np.testing.assert_array_equal(a, b)
+    assert set(metrics) == set(METRIC_NAMES)  # no per-agent metrics for one agent
+    assert trainer.metric_names == METRIC_NAMES
+    assert end.carry is None
