@@ -733,7 +733,7 @@ class PPO:
         """``fn(params, *args)``; with separate parameters vmapped over the agent axis.
 
         ``params`` then have a leading agent axis, ``args`` (and the outputs) have it at
-        ``axis``; a ``jax.Array`` key among ``args`` must already be split per agent.
+        ``axis`` (``None`` carries of MLPs pass through).
         """
         if not self.separate_params:
             return fn(params, *args)
