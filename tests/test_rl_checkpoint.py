@@ -124,3 +124,7 @@ def test_sidecar_format_is_checked(tmp_path):
     side.write_text(json.dumps(data))
     with pytest.raises(ValueError, match="format"):
         load_sidecar(path)
+    data["format"] = "robustmas.rl.checkpoint/1"  # before the multi-agent/recurrent fields
+    side.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match="start the run again"):
+        load_sidecar(path)

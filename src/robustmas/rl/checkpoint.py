@@ -34,7 +34,7 @@ from flax import serialization
 
 __all__ = ["FORMAT", "load_checkpoint", "load_sidecar", "save_checkpoint", "sidecar_path"]
 
-FORMAT = "robustmas.rl.checkpoint/1"
+FORMAT = "robustmas.rl.checkpoint/2"
 """Format tag written to the sidecar (bumped when the layout changes)."""
 
 T = TypeVar("T")
@@ -106,10 +106,15 @@ def load_sidecar(path: str | os.PathLike[str]) -> dict[str, Any]:
 
     """
     sidecar = json.loads(sidecar_path(path).read_text())
-    if sidecar.get("format") != FORMAT:
+    found = sidecar.get("format")
+    if found == "robustmas.rl.checkpoint/1":
         raise ValueError(
-            f"{sidecar_path(path)}: unknown checkpoint format {sidecar.get('format')!r}"
+            f"{sidecar_path(path)}: checkpoint format {found!r} was written before the runner "
+            "state gained multi-agent and recurrent fields; it cannot be resumed by this "
+            "version; start the run again"
         )
+    if found != FORMAT:
+        raise ValueError(f"{sidecar_path(path)}: unknown checkpoint format {found!r}")
     return sidecar
 
 
