@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from robustmas.envs.batching import lockstep_cond
-from robustmas.envs.stackelberg.pomdp import StackelbergPOMDP
+from robustmas.envs.stackelberg.pomdp import StackelbergPOMDP, expected_reward
 from robustmas.envs.stackelberg.settings import make_setting
 
 
@@ -95,3 +95,78 @@ def test_stackelberg_step_vmapped_equals_per_env() -> None:
         assert float(reward[i]) == pytest.approx(float(r), abs=1e-6)
         assert bool(done[i]) == bool(d)
     assert float(jnp.abs(got.logits[2]).sum()) > 0  # the finished env ran its dynamics
+
+
+def _episode_rewards(monkeypatch: pytest.MonkeyPatch, plain: bool) -> np.ndarray:
+    """Expected payoffs of 500 leader maps x 32 episodes (a jitted evaluator, vmapped over maps)."""
+    import robustmas.envs.stackelberg.pomdp as pomdp
+
+    if plain:
+        monkeypatch.setattr(pomdp, "lockstep_cond", lambda p, a, b, o: jax.lax.cond(p, a, b, o))
+    params = make_setting("maintain-v0", randomized=True)
+    env = StackelbergPOMDP(params)
+
+    def episode(actions: jax.Array, key: jax.Array) -> jax.Array:
+        key_reset, key_steps = jax.random.split(key)
+        _, state = env.reset(key_reset, params)
+
+        def body(carry, inp):
+            state, total = carry
+            action, key = inp
+            _, state, reward, _, _ = env.step(key, state, action, params)
+            return (state, total + reward), None
+
+        (state, total), _ = jax.lax.scan(
+            body, (state, jnp.zeros(())), (actions, jax.random.split(key_steps, 1))
+        )
+        return jnp.stack([total, expected_reward(state.table, state.logits, params)])
+
+    @jax.jit
+    def evaluate(actions: jax.Array, key: jax.Array) -> jax.Array:
+        keys = jax.random.split(key, 32)
+        return jax.vmap(episode, in_axes=(None, 0))(actions, keys).mean(0)
+
+    grid = np.linspace(0.25, 0.35, 500, dtype=np.float32)
+    maps = jnp.stack([grid, 1 - grid, np.zeros_like(grid)], -1)[:, None, :]
+    out = jax.jit(jax.vmap(evaluate, in_axes=(0, None)))(maps, jax.random.PRNGKey(7))
+    return np.asarray(out)
+
+
+def test_large_nested_batch_matches_lax_cond(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Regression: an earlier version (broadcasting unbatched operands inside the rule) returned
+    results shifted by 340 maps for the maps >= 341 of exactly this computation."""
+    got = _episode_rewards(monkeypatch, plain=False)
+    want = _episode_rewards(monkeypatch, plain=True)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def _train_allocation(monkeypatch: pytest.MonkeyPatch, plain: bool) -> tuple[np.ndarray, ...]:
+    import robustmas.envs.stackelberg.pomdp as pomdp
+    from robustmas.rl.ppo import PPO, PPOConfig
+
+    if plain:
+        monkeypatch.setattr(pomdp, "lockstep_cond", lambda p, a, b, o: jax.lax.cond(p, a, b, o))
+    params = make_setting("allocation-v0", items=3, messages=3, num_rounds=30)
+    config = PPOConfig(
+        lr=3e-3,
+        num_envs=64,
+        num_steps=7,  # not a multiple of the episode length: rollouts start mid-episode
+        total_timesteps=64 * 7 * 3,
+        num_minibatches=2,
+        actor_hidden=(8,),
+        critic_hidden=(8,),
+        centralized_critic=True,
+        eval_every=3,
+    )
+    trainer = PPO(config, StackelbergPOMDP(params), params)
+    out = jax.jit(jax.vmap(trainer.train))(jax.random.split(jax.random.PRNGKey(0), 3))
+    leaves = jax.tree_util.tree_leaves(out.params)
+    return tuple(np.asarray(x) for x in [*leaves, out.metrics["episode_return"]])
+
+
+def test_ppo_on_stackelberg_matches_lax_cond(monkeypatch: pytest.MonkeyPatch) -> None:
+    """3 seeds x 64 envs vmapped, the batched-predicate path: same training as with lax.cond."""
+    got = _train_allocation(monkeypatch, plain=False)
+    want = _train_allocation(monkeypatch, plain=True)
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)

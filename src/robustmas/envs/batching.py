@@ -58,13 +58,13 @@ def lockstep_cond(
         axis_size: int, in_batched: list[Any], pred: jax.Array, operand: Any
     ) -> tuple[Any, Any]:
         pred_batched, operand_batched = in_batched
-        operand = jax.tree_util.tree_map(
-            lambda x, b: x if b else jnp.broadcast_to(x, (axis_size, *jnp.shape(x))),
-            operand,
-            operand_batched,
-        )
-        rare = jax.vmap(rare_fn)
-        common = jax.vmap(common_fn)
+        # Unbatched operand leaves stay unbatched (in_axes None) rather than being broadcast:
+        # less memory, and an earlier version that broadcast them returned wrong (shifted)
+        # results on a 500 x 32 nested batch inside jit(vmap(jit(vmap(scan)))), at every XLA
+        # optimisation level; root cause not found (tests/test_batching.py keeps that case).
+        axes = jax.tree_util.tree_map(lambda b: 0 if b else None, operand_batched)
+        rare = jax.vmap(rare_fn, in_axes=(axes,), axis_size=axis_size)
+        common = jax.vmap(common_fn, in_axes=(axes,), axis_size=axis_size)
         if not pred_batched:
             out = jax.lax.cond(pred, rare, common, operand)
         else:
