@@ -2,9 +2,9 @@
 
 The actor and the critic are separate networks (no shared torso), as in MAPPO, so the critic
 can read a different input (``env.critic_observation``) than the actor.  Hidden layers use
-orthogonal initialisation with gain ``sqrt(2)`` and zero biases; the policy head uses gain
-``0.01`` (a near-uniform initial policy) and the value head gain ``1`` (Andrychowicz et al.,
-2021, *What matters in on-policy RL?*).
+orthogonal initialisation (:func:`orthogonal`, LAPACK-free) with gain ``sqrt(2)`` and zero
+biases; the policy head uses gain ``0.01`` (a near-uniform initial policy) and the value head
+gain ``1`` (Andrychowicz et al., 2021, *What matters in on-policy RL?*).
 
 Action heads, chosen from the action space:
 
@@ -76,10 +76,59 @@ def _activation(name: str) -> Callable[[jax.Array], jax.Array]:
         raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {name!r}") from None
 
 
+def _householder_q(a: jax.Array) -> jax.Array:
+    """``Q`` of the QR decomposition of ``a`` (``m >= n``), columns signed so that diag(R) > 0.
+
+    Plain JAX (Householder reflections in a ``fori_loop``), no LAPACK call.
+    """
+    m, n = a.shape
+    rows = jnp.arange(m)
+
+    def reflect(j: jax.Array, carry: tuple[jax.Array, jax.Array]) -> tuple[jax.Array, jax.Array]:
+        r, q = carry
+        x = jnp.where(rows >= j, r[:, j], 0.0)
+        x_j = x[j]
+        alpha = -jnp.where(x_j >= 0, 1.0, -1.0) * jnp.linalg.norm(x)
+        v = x - alpha * (rows == j)
+        v = v / jnp.maximum(jnp.linalg.norm(v), jnp.finfo(a.dtype).tiny)
+        r = r - 2.0 * jnp.outer(v, v @ r)
+        q = q - 2.0 * jnp.outer(q @ v, v)
+        return r, q
+
+    r, q = jax.lax.fori_loop(0, n, reflect, (a, jnp.eye(m, dtype=a.dtype)))
+    signs = jnp.where(jnp.diagonal(r[:n, :n]) < 0, -1.0, 1.0).astype(a.dtype)
+    return q[:, :n] * signs
+
+
+def orthogonal(scale: float = 1.0) -> Callable[..., jax.Array]:
+    """Orthogonal initialiser (Saxe et al., 2014) without LAPACK.
+
+    Same distribution as ``flax.linen.initializers.orthogonal`` (QR of a Gaussian matrix with the
+    signs of R's diagonal folded into Q), but the QR is plain JAX.  Reason: under ``vmap`` XLA's
+    CPU LAPACK QR splits its batch over the intra-op thread pool and waits for the pieces; on a
+    2-core machine two such QRs running at once (e.g. many seeds' networks initialised in one
+    jitted call) occupied both pool threads and waited on each other forever (observed with
+    jax 0.10.2: a training run hung at 0% CPU in ``lapack_sgeqrf_ffi``).
+    """
+
+    def init(key: jax.Array, shape: Sequence[int], dtype: Any = jnp.float32) -> jax.Array:
+        shape = tuple(shape)
+        if len(shape) < 2:
+            raise ValueError(f"orthogonal init needs at least 2 dimensions, got shape {shape}")
+        rows, cols = math.prod(shape[:-1]), shape[-1]
+        big, small = max(rows, cols), min(rows, cols)
+        q = _householder_q(jax.random.normal(key, (big, small), jnp.float32))
+        if rows < cols:
+            q = q.T
+        return (scale * q.reshape(shape)).astype(dtype)
+
+    return init
+
+
 def _dense(features: int, gain: float, name: str) -> nn.Dense:
     return nn.Dense(
         features,
-        kernel_init=nn.initializers.orthogonal(gain),
+        kernel_init=orthogonal(gain),
         bias_init=nn.initializers.zeros,
         name=name,
     )
@@ -191,9 +240,13 @@ class _Recurrent(nn.Module):
         reset = jnp.asarray(reset, bool)[..., None]
         carry = jax.tree_util.tree_map(lambda c: jnp.where(reset, jnp.zeros_like(c), c), carry)
         if self.cell == "gru":
-            cell: nn.RNNCellBase = nn.GRUCell(self.recurrent_size, name="cell")
+            cell: nn.RNNCellBase = nn.GRUCell(
+                self.recurrent_size, recurrent_kernel_init=orthogonal(), name="cell"
+            )
         elif self.cell == "lstm":
-            cell = nn.OptimizedLSTMCell(self.recurrent_size, name="cell")
+            cell = nn.OptimizedLSTMCell(
+                self.recurrent_size, recurrent_kernel_init=orthogonal(), name="cell"
+            )
         else:
             raise ValueError(f"cell must be one of {list(RECURRENT_CELLS)}, got {self.cell!r}")
         return cell(carry, h)
