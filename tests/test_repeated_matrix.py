@@ -12,8 +12,7 @@ import pytest
 from robustmas.envs.core import Box, Discrete, step_autoreset
 from robustmas.envs.repeated_matrix import RepeatedMatrixGame
 from robustmas.games.normal_form import NormalFormGame
-
-JIT_OPTS = {"xla_backend_optimization_level": 0}
+from tests.rl_helpers import JIT_OPTS
 
 
 def _three_player_game() -> NormalFormGame:

@@ -11,9 +11,7 @@ import pytest
 from robustmas.envs.bandit import ContextualBandit
 from robustmas.rl.checkpoint import load_checkpoint, load_sidecar, save_checkpoint, sidecar_path
 from robustmas.rl.ppo import PPO, PPOConfig
-
-# See tests/test_rl_ppo.py: compile fast, results are deterministic either way.
-JIT_OPTS = {"xla_backend_optimization_level": 0}
+from tests.rl_helpers import JIT_OPTS
 
 CONFIG = PPOConfig(
     lr=3e-3,

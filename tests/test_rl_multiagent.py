@@ -14,11 +14,8 @@ import pytest
 
 from robustmas.envs.repeated_matrix import RepeatedMatrixGame
 from robustmas.games.normal_form import NormalFormGame
-from robustmas.rl.checkpoint import load_checkpoint, save_checkpoint
 from robustmas.rl.ppo import AGENT_METRIC_NAMES, METRIC_NAMES, PPO, PPOConfig, ppo_loss
-
-# See tests/test_rl_ppo.py: compile fast, results are deterministic either way.
-JIT_OPTS = {"xla_backend_optimization_level": 0}
+from tests.rl_helpers import JIT_OPTS, resume_round_trip, trees_equal
 
 NUM_SEEDS = 4
 # Row player's prisoner's dilemma payoffs, actions (C, D): D earns 5 > 3 against C, 1 > 0 vs D.
@@ -56,19 +53,6 @@ def _first_stage_probs(trainer: PPO, actor_params) -> np.ndarray:
         return np.stack([np.asarray(p) for p in probs])
     x = jnp.concatenate([obs, jnp.eye(n)], axis=1) if trainer.config.agent_id else obs
     return np.asarray(trainer.policy(actor_params, x).probs)
-
-
-def _leaves_equal(x, y) -> bool:
-    x, y = np.asarray(x), np.asarray(y)
-    return np.array_equal(x, y, equal_nan=bool(np.issubdtype(x.dtype, np.floating)))
-
-
-def _trees_equal(a, b) -> bool:
-    """Bitwise equality of two pytrees (NaN equals NaN)."""
-    leaves_a, leaves_b = jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)
-    return len(leaves_a) == len(leaves_b) and all(
-        _leaves_equal(x, y) for x, y in zip(leaves_a, leaves_b, strict=True)
-    )
 
 
 @pytest.fixture(scope="module", params=["shared", "separate"])
@@ -115,8 +99,8 @@ def test_ippo_prisoners_dilemma_reaches_dominant_equilibrium(pd_run):
 def test_multiagent_determinism_and_seeds_differ(pd_run):
     _, train, keys, out = pd_run
     again = train(keys)
-    assert _trees_equal(out.runner_state, again.runner_state)
-    assert _trees_equal(out.metrics, again.metrics)
+    assert trees_equal(out.runner_state, again.runner_state)
+    assert trees_equal(out.metrics, again.metrics)
     kernel = np.asarray(out.params.actor["params"]["head"]["kernel"])
     assert not np.array_equal(kernel[0], kernel[1])
 
@@ -173,7 +157,7 @@ def test_frozen_agent_is_bit_identical_separate_parameters():
     np.testing.assert_array_equal(start.trainable, [False, True])
     end, _ = chunk(start, 5)
     for tree_start, tree_end in [(start.params, end.params), (start.opt_state, end.opt_state)]:
-        assert _trees_equal(_seed(tree_start, 0), _seed(tree_end, 0))
+        assert trees_equal(_seed(tree_start, 0), _seed(tree_end, 0))
         changed = [
             not np.array_equal(a, b)
             for a, b in zip(
@@ -185,7 +169,7 @@ def test_frozen_agent_is_bit_identical_separate_parameters():
         assert any(changed)
     # Unfreezing between chunks: agent 0 learns again.
     later, _ = chunk(end.replace(trainable=jnp.array([True, True])), 2)
-    assert not _trees_equal(_seed(end.params, 0), _seed(later.params, 0))
+    assert not trees_equal(_seed(end.params, 0), _seed(later.params, 0))
 
 
 def test_frozen_agents_shared_parameters():
@@ -195,10 +179,10 @@ def test_frozen_agents_shared_parameters():
     chunk = jax.jit(trainer.update_chunk, static_argnums=1, compiler_options=JIT_OPTS)
     start = init(jax.random.PRNGKey(5), trainable=jnp.array([False, False]))
     end, _ = chunk(start, 3)
-    assert _trees_equal(start.params, end.params)
-    assert _trees_equal(start.opt_state, end.opt_state)
+    assert trees_equal(start.params, end.params)
+    assert trees_equal(start.opt_state, end.opt_state)
     end, _ = chunk(start.replace(trainable=jnp.array([False, True])), 3)
-    assert not _trees_equal(start.params, end.params)
+    assert not trees_equal(start.params, end.params)
     with pytest.raises(ValueError, match="trainable"):
         trainer.init(jax.random.PRNGKey(0), trainable=jnp.ones(3, bool))
 
@@ -224,13 +208,5 @@ def test_multiagent_resume_from_disk_equals_uninterrupted(tmp_path):
     cfg = _config(parameter_sharing=False, centralized_critic=True, total_timesteps=8 * 4 * 8)
     trainer = PPO(cfg, env)
     key = jax.random.PRNGKey(6)
-    chunk = jax.jit(trainer.update_chunk, static_argnums=1, compiler_options=JIT_OPTS)
-    state, _ = chunk(jax.jit(trainer.init, compiler_options=JIT_OPTS)(key), 4)
-    uninterrupted, second = chunk(state, 4)
-    path = save_checkpoint(tmp_path / "ckpt.msgpack", state, cfg)
-    del state
-    state = load_checkpoint(path, jax.eval_shape(trainer.init, key))
-    state, resumed = chunk(state, 4)
-    assert _trees_equal(uninterrupted, state)
-    assert _trees_equal(second, resumed)
+    _, resumed = resume_round_trip(trainer, key, tmp_path, 4)
     assert set(resumed) == set(METRIC_NAMES) | set(AGENT_METRIC_NAMES)

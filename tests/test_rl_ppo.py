@@ -11,10 +11,7 @@ from robustmas.envs.bandit import ContextualBandit, SimplexBandit
 from robustmas.envs.core import Box, Discrete, Simplex
 from robustmas.rl.networks import Actor, Critic, env_action, greedy_action, sample_action
 from robustmas.rl.ppo import METRIC_NAMES, PPO, PPOConfig, ppo_loss
-
-# The test machine is small: XLA's backend optimisations cost ~4x in compile time for these tiny
-# programs and buy nothing, so tests compile with them off (results are still deterministic).
-JIT_OPTS = {"xla_backend_optimization_level": 0}
+from tests.rl_helpers import JIT_OPTS
 
 NUM_SEEDS = 4
 BANDIT_CONFIG = PPOConfig(

@@ -15,12 +15,9 @@ import pytest
 from robustmas.envs.bandit import CueMemory
 from robustmas.envs.repeated_matrix import RepeatedMatrixGame
 from robustmas.games.normal_form import NormalFormGame
-from robustmas.rl.checkpoint import load_checkpoint, save_checkpoint
 from robustmas.rl.networks import greedy_action
 from robustmas.rl.ppo import PPO, PPOConfig, RecurrentCarry, _Batch
-
-# See tests/test_rl_ppo.py: compile fast, results are deterministic either way.
-JIT_OPTS = {"xla_backend_optimization_level": 0}
+from tests.rl_helpers import JIT_OPTS, resume_round_trip, trees_equal
 
 NUM_SEEDS = 4
 UPDATES = 30
@@ -46,17 +43,6 @@ def _config(**overrides) -> PPOConfig:
 
 def _seed(tree, i):
     return jax.tree_util.tree_map(lambda x: x[i], tree)
-
-
-def _trees_equal(a, b) -> bool:
-    leaves_a, leaves_b = jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)
-    if len(leaves_a) != len(leaves_b):
-        return False
-    for x, y in zip(leaves_a, leaves_b, strict=True):
-        x, y = np.asarray(x), np.asarray(y)
-        if not np.array_equal(x, y, equal_nan=bool(np.issubdtype(x.dtype, np.floating))):
-            return False
-    return True
 
 
 def _exact_greedy_return(trainer: PPO, actor_params) -> float:
@@ -111,8 +97,8 @@ def test_recurrent_shapes_and_determinism(memory_run):
     )
     assert out.runner_state.episode_start.shape == (NUM_SEEDS, MEMORY_CONFIG.num_envs)
     again = train(keys)
-    assert _trees_equal(out.runner_state, again.runner_state)
-    assert _trees_equal(out.metrics, again.metrics)
+    assert trees_equal(out.runner_state, again.runner_state)
+    assert trees_equal(out.metrics, again.metrics)
     assert not np.array_equal(*jax.tree_util.tree_leaves(carry.actor)[0][:2])
 
 
@@ -147,16 +133,7 @@ def test_recurrent_resume_from_disk_equals_uninterrupted(tmp_path):
     cfg = _config(recurrent="lstm", total_timesteps=16 * 8 * 6, eval_every=3, eval_episodes=4)
     trainer = PPO(cfg, CueMemory(2))
     key = jax.random.PRNGKey(7)
-    chunk = jax.jit(trainer.update_chunk, static_argnums=1, compiler_options=JIT_OPTS)
-    start = jax.jit(trainer.init, compiler_options=JIT_OPTS)(key)
-    state, _ = chunk(start, 3)
-    uninterrupted, second = chunk(state, 3)
-    path = save_checkpoint(tmp_path / "ckpt.msgpack", state, cfg)
-    del state
-    state = load_checkpoint(path, jax.eval_shape(trainer.init, key))
-    state, resumed = chunk(state, 3)
-    assert _trees_equal(uninterrupted, state)
-    assert _trees_equal(second, resumed)
+    state, _ = resume_round_trip(trainer, key, tmp_path, 3)
     assert int(state.update_step) == 6
 
 
