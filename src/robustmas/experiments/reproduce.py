@@ -54,7 +54,12 @@ EXPERIMENTS: tuple[Experiment, ...] = (
     Experiment("Maintain (pure)", "maintain-v0", target=0.99 * 20.0),
     Experiment("Maintain (randomised)", "maintain-v0", randomized=True, target=27.0),
     Experiment("Escape", "escape-v0", target=0.99 * 30.0),
-    Experiment("Matrix design", "matrix-design-v0", target=0.99),
+    # 50 no-regret rounds, not the preset's 100: after 100 rounds the followers anti-coordinate
+    # for every tau >= 2 (1.000 of reward rounds), so tau = 2 and tau >= 4 earn the same and PPO's
+    # choice between them is arbitrary (a seed settled on tau = 2).  After 50 rounds the outcome
+    # improves strictly with tau (0.877 at tau = 0, 0.977 at 2, 0.989 at 4, 0.996 at 10; 256
+    # runs each), the incentive behind the paper's Figure 2, where the reward rises with tau.
+    Experiment("Matrix design", "matrix-design-v0", (("num_rounds", 50),), target=0.99),
     *(
         Experiment(
             f"Allocation k=3, m={m}",
