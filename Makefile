@@ -25,6 +25,9 @@ demo: $(VENV)/.installed
 	@echo
 	@echo "== Maintain: optimal Stackelberg commitment =="
 	$(BIN)/robustmas stackelberg maintain-v0
+	@echo
+	@echo "== Stackelberg POMDP: 4 leaders (one vmapped call) learn Maintain's pure optimum, 20 =="
+	$(BIN)/robustmas stackelberg-pomdp train maintain-v0 --seeds 4 --steps 4096
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check src tests benchmarks
