@@ -102,13 +102,13 @@ def test_recurrent_shapes_and_determinism(memory_run):
     assert not np.array_equal(*jax.tree_util.tree_leaves(carry.actor)[0][:2])
 
 
+@pytest.mark.parametrize("memory_run", ["gru", "lstm"], indirect=True)  # MLPs replay nothing
 def test_update_replays_rollout_from_stored_carry(memory_run):
     # After training the carry is non-zero at the rollout start and the 8-step rollout crosses
     # episode boundaries (2-step episodes): replaying the sequences from the stored first carry
     # with the stored reset flags must reproduce the rollout's log-probs and values.
     trainer, _, _, out = memory_run
-    if not trainer.recurrent:
-        pytest.skip("MLP: nothing to replay")
+    assert trainer.recurrent
 
     def rollout_and_replay(runner):
         first = runner.carry
