@@ -445,7 +445,7 @@ StoreOption = Annotated[str, typer.Option("--store", help="DuckDB file of runs."
 DEFAULT_STORE_PATH = "runs/robustmas.duckdb"
 
 
-def _enable_compilation_cache() -> None:
+def enable_compilation_cache() -> None:
     """Reuse compiled trainers across CLI runs (a repeated 4-seed allocation run: 13.5 s -> 4.9 s).
 
     Location: ``$ROBUSTMAS_JAX_CACHE`` or ``~/.cache/robustmas/jax``; ``ROBUSTMAS_JAX_CACHE=off``
@@ -576,7 +576,7 @@ def spomdp_train(
                     checkpoint=ckpt,
                 )
         env_params = resolve_setting(name, randomized=is_random, **params)
-        _enable_compilation_cache()
+        enable_compilation_cache()
         result = _train_with_progress(
             env_params, config, run_seeds, master, as_json, train_leader, ckpt
         )
@@ -725,7 +725,7 @@ def spomdp_reproduce(
 
         if seeds < 2:
             raise UserError("--seeds: need at least 2 for standard errors")
-        _enable_compilation_cache()
+        enable_compilation_cache()
         reproduce_stackelberg(out, seeds=seeds)
         typer.echo(Path(out, "table.md").read_text())
         typer.echo(f"plots and results.json in {out}")
