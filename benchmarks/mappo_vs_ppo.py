@@ -8,7 +8,9 @@ learners train 32 seeds in one vmapped call each (same seeds, same PPO settings 
 critic's input) for 40 updates of 128 steps, with a greedy evaluation (32 episodes) after every
 update.  Printed per learner: the mean and standard error over seeds of the first step at which
 the seed's greedy reward reached the target, the number of seeds that never did, and the area
-under the mean curve (mean greedy reward over all evaluations).
+under the mean curve (mean greedy reward over all evaluations), and the critic's value loss
+(mean over seeds, over the first 10 updates and over all 40), the quantity of the paper's
+Appendix F (Figure 6), where the centralised critic fits far better.
 """
 
 from __future__ import annotations
@@ -32,8 +34,9 @@ CASES = (
 def main() -> None:
     print(
         "| setting | learner | first hit: mean ± s.e. (steps) | seeds missing | area under curve |"
+        " value loss, updates 1-10 / all |"
     )
-    print("|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|")
     for setting, kwargs, target in CASES:
         params = make_setting(setting, **kwargs)
         for label, centralized in (("MAPPO", True), ("PPO", False)):
@@ -53,9 +56,11 @@ def main() -> None:
                 ]
             )
             se = np.nanstd(first, ddof=1) / np.sqrt(np.isfinite(first).sum())
+            value_loss = result.metrics["value_loss"]  # (seeds, updates)
             print(
                 f"| {setting} (target {target}) | {label} | {np.nanmean(first):,.0f} ± {se:,.0f} |"
-                f" {int(np.isnan(first).sum())} | {np.nanmean(curves):.4f} |",
+                f" {int(np.isnan(first).sum())} | {np.nanmean(curves):.4f} |"
+                f" {value_loss[:, :10].mean():.4f} / {value_loss.mean():.4f} |",
                 flush=True,
             )
 

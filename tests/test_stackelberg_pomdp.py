@@ -31,6 +31,10 @@ def test_same_seed_same_result() -> None:
     b = train_leader(params, config, num_seeds=2, seed=7)
     c = train_leader(params, config, num_seeds=2, seed=8)
     np.testing.assert_array_equal(a.per_seed, b.per_seed)
+    assert a.metrics["value_loss"].shape == (2, config.num_updates)
+    assert np.isfinite(a.metrics["value_loss"]).all()
+    for name, values in a.metrics.items():
+        np.testing.assert_array_equal(values, b.metrics[name])
     for x, y in zip(
         jax.tree_util.tree_leaves(a.params), jax.tree_util.tree_leaves(b.params), strict=True
     ):
@@ -215,6 +219,9 @@ def test_checkpointed_run_resumes_exactly(tmp_path: Path) -> None:
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
     np.testing.assert_array_equal(whole.curves, resumed.curves)
     np.testing.assert_array_equal(whole.per_seed, resumed.per_seed)
+    assert whole.metrics["value_loss"].shape == (2, config.num_updates)
+    for name, values in whole.metrics.items():  # metrics saved before the crash line up too
+        np.testing.assert_array_equal(values, resumed.metrics[name])
 
 
 def test_cli_resume_finishes_an_interrupted_run(tmp_path: Path) -> None:

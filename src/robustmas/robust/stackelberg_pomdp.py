@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +89,9 @@ class LeaderResult:
     """Trained actor/critic parameters with a leading seed axis."""
     config: PPOConfig
     """The PPO configuration used."""
+    metrics: dict[str, np.ndarray] = field(default_factory=dict)
+    """Per-update training metrics (:data:`~robustmas.rl.ppo.METRIC_NAMES`), shape ``(S, U)``
+    each; e.g. ``value_loss`` for the critic's fit (the paper's Appendix F, Figure 6)."""
 
     @property
     def final_reward(self) -> float:
@@ -156,7 +159,7 @@ def train_leader(
     evals = metrics["eval_return"]
     mask = ~np.isnan(evals[0])
     steps = (metrics["update"][0][mask] * config.batch_size).astype(np.int64)
-    return LeaderResult(per_seed, steps, evals[:, mask], all_params, config)
+    return LeaderResult(per_seed, steps, evals[:, mask], all_params, config, metrics)
 
 
 class TrainingInterrupted(RuntimeError):
