@@ -12,8 +12,9 @@ the area under the mean curve (mean greedy reward over all evaluations), and the
 loss (mean over seeds, over the first 10 updates and over all 40), the quantity of the paper's
 Appendix F (Figure 6), where the centralised critic fits far better.
 
-``--gamma`` / ``--gae-lambda`` override the presets' 1.0 / 1.0 for both learners: with
-``gae_lambda < 1`` the advantages bootstrap from the critic, so its input matters more.
+``--gamma`` / ``--gae-lambda`` override the presets' values (gamma 1.0; lambda 1.0, or 0.5 on
+allocation) for both learners: with ``gae_lambda < 1`` the advantages bootstrap from the
+critic, so its input matters more.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ CASES = (
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--gamma", type=float, help="override the presets' discount (1.0)")
-    parser.add_argument("--gae-lambda", type=float, help="override the presets' GAE lambda (1.0)")
+    parser.add_argument("--gae-lambda", type=float, help="override the presets' GAE lambda")
     parser.add_argument("--seeds", type=int, default=SEEDS, help="runs per learner")
     parser.add_argument("--seed", type=int, default=1, help="master seed of the runs")
     args = parser.parse_args()
