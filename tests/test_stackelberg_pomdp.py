@@ -12,7 +12,12 @@ from robustmas.cli import app
 from robustmas.envs.stackelberg.settings import make_setting
 from robustmas.experiments.reproduce import EXPERIMENTS, Experiment, run_experiment
 from robustmas.experiments.store import RunStore
-from robustmas.robust.stackelberg_pomdp import default_ppo_config, greedy_map, train_leader
+from robustmas.robust.stackelberg_pomdp import (
+    LeaderResult,
+    default_ppo_config,
+    greedy_map,
+    train_leader,
+)
 
 
 def test_pure_leaders_find_maintain_and_escape_optima() -> None:
@@ -45,6 +50,39 @@ def test_same_seed_same_result() -> None:
         not np.array_equal(np.asarray(x), np.asarray(y))
         for x, y in zip(leaves_a, leaves_c, strict=True)
     )
+
+
+def _assert_same_result(a: LeaderResult, b: LeaderResult) -> None:
+    np.testing.assert_array_equal(a.per_seed, b.per_seed)
+    np.testing.assert_array_equal(a.curves, b.curves)
+    for name, values in a.metrics.items():
+        np.testing.assert_array_equal(values, b.metrics[name])
+    for x, y in zip(
+        jax.tree_util.tree_leaves(a.params), jax.tree_util.tree_leaves(b.params), strict=True
+    ):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_program_cache_gives_identical_results(tmp_path: Path, chunked: bool) -> None:
+    params = make_setting("allocation-v0", messages=2, num_rounds=50, num_reward_rounds=5)
+    config = default_ppo_config("allocation-v0", total_timesteps=128 * 10, eval_every=5)
+
+    def run(cache: Path | None, tag: str) -> LeaderResult:
+        checkpoint = tmp_path / f"{tag}.msgpack" if chunked else None
+        return train_leader(
+            params, config, num_seeds=2, seed=3, checkpoint=checkpoint, program_cache=cache
+        )
+
+    plain = run(None, "plain")
+    stored = run(tmp_path / "programs", "miss")  # traced, exported and stored
+    names = sorted(p.name.split("-")[1] for p in (tmp_path / "programs").glob("*.jaxexport"))
+    assert names == (["chunk10", "evaluate", "init"] if chunked else ["evaluate", "train"])
+    written = {p: p.stat().st_mtime_ns for p in (tmp_path / "programs").iterdir()}
+    loaded = run(tmp_path / "programs", "hit")  # deserialised: no tracing
+    assert {p: p.stat().st_mtime_ns for p in (tmp_path / "programs").iterdir()} == written
+    _assert_same_result(plain, stored)
+    _assert_same_result(plain, loaded)
 
 
 def test_cli_train_json_and_store(tmp_path: Path) -> None:

@@ -26,6 +26,7 @@ import numpy as np
 from robustmas.envs.stackelberg.pomdp import StackelbergParams, StackelbergPOMDP
 from robustmas.envs.stackelberg.settings import SETTINGS
 from robustmas.rl.ppo import PPO, PPOConfig
+from robustmas.rl.program_cache import cached_program, fingerprint_of
 
 __all__ = [
     "PRESET_PPO",
@@ -113,6 +114,7 @@ def train_leader(
     checkpoint: str | Path | None = None,
     chunk_updates: int = 50,
     max_chunks: int | None = None,
+    program_cache: str | Path | None = None,
 ) -> LeaderResult:
     """Train ``num_seeds`` leaders in one jitted, vmapped call and evaluate them greedily.
 
@@ -130,6 +132,11 @@ def train_leader(
         chunk_updates: updates per chunk (rounded up to a multiple of ``config.eval_every``).
         max_chunks: stop after this many chunks in this call by raising
             :class:`TrainingInterrupted` (as if the process died); for tests of resuming.
+        program_cache: directory of the on-disk cache of traced programs
+            (:mod:`robustmas.rl.program_cache`; e.g. ``default_cache_dir()``), which skips
+            tracing and lowering on a repeated run; ``None`` (default) traces as usual.  Not
+            used with ``config.progress``, whose host callbacks cannot be stored.  The numbers
+            are the same either way.
 
     Returns:
         :class:`LeaderResult`.
@@ -144,21 +151,40 @@ def train_leader(
     trainer = PPO(config, env, params, progress_fn=progress_fn)
     master = jax.random.PRNGKey(seed)
     keys = jax.vmap(lambda s: jax.random.fold_in(master, s))(np.arange(num_seeds))
+    cache_dir = None if config.progress else program_cache
+
+    def compiled(fn: Callable[..., Any], args: tuple[Any, ...], name: str, cfg: PPOConfig) -> Any:
+        # What the trainer closes over: its configuration and the setting (the env class is
+        # robustmas's own, covered by the cache's source digest).
+        fingerprint = fingerprint_of(("StackelbergPOMDP", cfg, params))
+        return cached_program(
+            fn, args, name=name, fingerprint=fingerprint, cache_dir=cache_dir
+        ).call
+
     if checkpoint is None:
+        train = compiled(jax.vmap(trainer.train), (keys,), "stackelberg-train", config)
         # Wait with the GIL released: converting a not-yet-ready array with np.asarray holds the
         # GIL while blocking, which deadlocked under pytest's output capture (seen with muSPM).
-        out = jax.block_until_ready(jax.jit(jax.vmap(trainer.train))(keys))
+        out = jax.block_until_ready(train(keys))
         actor, metrics = out.params.actor, {k: np.asarray(v) for k, v in out.metrics.items()}
         all_params = out.params
     else:
         state, metrics = _train_in_chunks(
-            trainer, keys, Path(checkpoint), chunk_updates, max_chunks
+            trainer,
+            keys,
+            Path(checkpoint),
+            chunk_updates,
+            max_chunks,
+            lambda fn, args, name: compiled(fn, args, name, config),
         )
         actor, all_params = state.params.actor, state.params
     final_cfg = dataclasses.replace(config, eval_episodes=final_episodes)
     evaluator = PPO(final_cfg, env, params)
     eval_keys = jax.vmap(lambda k: jax.random.fold_in(k, 10**6))(keys)
-    per_seed = np.asarray(jax.jit(jax.vmap(evaluator.evaluate))(actor, eval_keys))
+    evaluate = compiled(
+        jax.vmap(evaluator.evaluate), (actor, eval_keys), "stackelberg-evaluate", final_cfg
+    )
+    per_seed = np.asarray(jax.block_until_ready(evaluate(actor, eval_keys)))
     evals = metrics["eval_return"]
     mask = ~np.isnan(evals[0])
     steps = (metrics["update"][0][mask] * config.batch_size).astype(np.int64)
@@ -170,7 +196,12 @@ class TrainingInterrupted(RuntimeError):
 
 
 def _train_in_chunks(
-    trainer: PPO, keys: jax.Array, path: Path, chunk_updates: int, max_chunks: int | None
+    trainer: PPO,
+    keys: jax.Array,
+    path: Path,
+    chunk_updates: int,
+    max_chunks: int | None,
+    compiled: Callable[[Callable[..., Any], tuple[Any, ...], str], Callable[..., Any]],
 ) -> tuple[Any, dict[str, np.ndarray]]:
     from robustmas.rl.checkpoint import load_checkpoint, save_checkpoint
 
@@ -184,15 +215,16 @@ def _train_in_chunks(
         with np.load(metrics_path, allow_pickle=False) as saved:
             metrics = {k: saved[k] for k in saved.files}
     else:
-        state = jax.jit(jax.vmap(trainer.init))(keys)
+        state = compiled(jax.vmap(trainer.init), (keys,), "stackelberg-init")(keys)
         metrics = {}
-    compiled: dict[int, Callable[[Any], Any]] = {}
+    programs: dict[int, Callable[[Any], Any]] = {}
     chunks = 0
     while (done := int(np.asarray(state.update_step).reshape(-1)[0])) < config.num_updates:
         n = min(chunk, config.num_updates - done)
-        if n not in compiled:
-            compiled[n] = jax.jit(jax.vmap(lambda s, n=n: trainer.update_chunk(s, n)))
-        state, new = jax.block_until_ready(compiled[n](state))
+        if n not in programs:
+            chunk_fn = jax.vmap(lambda s, n=n: trainer.update_chunk(s, n))
+            programs[n] = compiled(chunk_fn, (state,), f"stackelberg-chunk{n}")
+        state, new = jax.block_until_ready(programs[n](state))
         for k, v in new.items():
             v = np.asarray(v)
             metrics[k] = np.concatenate([metrics[k], v], axis=-1) if k in metrics else v

@@ -1,0 +1,119 @@
+"""The on-disk cache of exported programs: keys, hits, damaged entries, identical numbers."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from robustmas.rl.ppo import PPOConfig
+from robustmas.rl.program_cache import (
+    cached_program,
+    default_cache_dir,
+    fingerprint_of,
+    source_digest,
+)
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class _State:
+    x: jax.Array
+    scale: float = dataclasses.field(metadata={"static": True}, default=2.0)
+
+
+def _step(state: _State, key: jax.Array) -> tuple[_State, dict[str, jax.Array]]:
+    noise = jax.random.normal(key, state.x.shape)
+    new = _State(jnp.tanh(state.x * state.scale + noise), state.scale)
+    return new, {"mean": new.x.mean()}
+
+
+def _args() -> tuple[_State, jax.Array]:
+    return _State(jnp.arange(6.0).reshape(2, 3) / 6), jax.random.PRNGKey(0)
+
+
+def test_fingerprint_is_stable_and_sensitive() -> None:
+    config = PPOConfig()
+    a = fingerprint_of(("env", config, {"table": np.eye(3)}))
+    assert a == fingerprint_of(("env", PPOConfig(), {"table": np.eye(3)}))
+    assert a != fingerprint_of(("env", dataclasses.replace(config, lr=1e-4), {"table": np.eye(3)}))
+    assert a != fingerprint_of(("env", config, {"table": 2 * np.eye(3)}))
+    assert a != fingerprint_of(("env", config, {"table": np.eye(3, dtype=np.float32)}))
+    assert a != fingerprint_of(("other", config, {"table": np.eye(3)}))
+    with pytest.raises(TypeError, match="cannot describe"):
+        fingerprint_of(("env", lambda x: x))
+
+
+def test_miss_then_hit_gives_the_same_numbers_as_jit(tmp_path: Path) -> None:
+    args = _args()
+    plain = jax.jit(_step)(*args)
+    first = cached_program(_step, args, name="step", fingerprint="f", cache_dir=tmp_path)
+    second = cached_program(_step, args, name="step", fingerprint="f", cache_dir=tmp_path)
+    off = cached_program(_step, args, name="step", fingerprint="f", cache_dir=None)
+    assert (first.source, second.source, off.source) == ("miss", "hit", "jit")
+    assert len(list(tmp_path.glob("step-*.jaxexport"))) == 1
+    for program in (first, second, off):
+        out = program.call(*args)
+        assert jax.tree_util.tree_structure(out) == jax.tree_util.tree_structure(plain)
+        leaves = zip(jax.tree_util.tree_leaves(out), jax.tree_util.tree_leaves(plain), strict=True)
+        for x, y in leaves:
+            np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+    assert second.call(*args)[0].scale == 2.0  # static field survives the round trip
+
+
+def test_key_separates_fingerprints_and_shapes(tmp_path: Path) -> None:
+    args = _args()
+    cached_program(_step, args, name="step", fingerprint="f", cache_dir=tmp_path)
+    other = cached_program(_step, args, name="step", fingerprint="g", cache_dir=tmp_path)
+    bigger = (_State(jnp.zeros((4, 3))), args[1])
+    resized = cached_program(_step, bigger, name="step", fingerprint="f", cache_dir=tmp_path)
+    assert other.source == "miss" and resized.source == "miss"
+    assert resized.call(*bigger)[0].x.shape == (4, 3)
+    assert len(list(tmp_path.glob("step-*.jaxexport"))) == 3
+
+
+def test_damaged_or_foreign_entries_are_rebuilt(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    args = _args()
+    cached_program(_step, args, name="step", fingerprint="f", cache_dir=tmp_path)
+    (blob,) = tmp_path.glob("step-*.jaxexport")
+    blob.write_bytes(b"not a program")
+    again = cached_program(_step, args, name="step", fingerprint="f", cache_dir=tmp_path)
+    assert again.source == "miss"
+    assert "ignoring" in caplog.text
+    meta_path = blob.with_suffix(".json")
+    meta = json.loads(meta_path.read_text())
+    meta["nodes"] = ["os:system"]  # a cache entry may not make us import arbitrary modules
+    meta_path.write_text(json.dumps(meta))
+    assert cached_program(_step, args, name="step", fingerprint="f", cache_dir=tmp_path).source == (
+        "miss"
+    )
+
+
+def test_host_callbacks_fall_back_to_jit(tmp_path: Path) -> None:
+    seen: list[float] = []
+
+    def noisy(x: jax.Array) -> jax.Array:
+        jax.debug.callback(lambda v: seen.append(float(v)), x.sum())
+        return x * 2
+
+    x = jnp.ones(3)
+    program = cached_program(noisy, (x,), name="noisy", fingerprint="f", cache_dir=tmp_path)
+    assert program.source == "jit" and "not exportable" in program.reason
+    np.testing.assert_array_equal(np.asarray(program.call(jnp.ones(3))), 2 * np.ones(3))
+    jax.effects_barrier()
+    assert seen == [3.0]
+
+
+def test_default_cache_dir_and_source_digest(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ROBUSTMAS_PROGRAM_CACHE", "off")
+    assert default_cache_dir() is None
+    monkeypatch.setenv("ROBUSTMAS_PROGRAM_CACHE", "/tmp/somewhere")
+    assert default_cache_dir() == Path("/tmp/somewhere")
+    assert len(source_digest()) == 64 and source_digest() == source_digest()
