@@ -34,7 +34,9 @@ Warm cache.  Before training, each setting's robustmas setup (the same construct
 compilation) is also timed in fresh processes with the CLI's persistent compilation cache: once
 with an empty cache and twice with the cache it filled (``--no-warm-cache`` skips this).  The
 "warm cache" ratios replace the in-run setup time by the median warm one: what a user pays on
-the second and later runs of a configuration.
+the second and later runs of a configuration.  Then the same with robustmas's on-disk program
+cache (:mod:`robustmas.rl.program_cache`, ``train_leader(program_cache=...)``) as well: once to
+fill it and twice warm, which also skips tracing and lowering ("warm caches + programs").
 
 The main run uses ``--seed``; ``--spread N`` repeats both learners on the next ``N`` seeds (SB3
 capped at ``--spread-sb3-seconds`` of training, no minimum) for a seed-spread table, because a
@@ -53,6 +55,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
+import functools
 import json
 import os
 import platform
@@ -70,6 +73,7 @@ from robustmas.envs.stackelberg.pomdp import StackelbergPOMDP, expected_reward
 from robustmas.envs.stackelberg.settings import make_setting
 from robustmas.rl.networks import env_action, greedy_action
 from robustmas.rl.ppo import PPO, PPOConfig
+from robustmas.rl.program_cache import cached_program, default_cache_dir, fingerprint_of
 
 OUT = Path(__file__).resolve().parent / "out" / "stackelberg.json"
 TARGET_FRACTION = 0.99
@@ -280,38 +284,59 @@ def leader_map_fn(trainer: PPO, env: StackelbergPOMDP, params: Any) -> Any:
     return greedy_map
 
 
+def _compiler(case: Case, params: Any, cache_dir: Path | None) -> Any:
+    """``compiled(fn, *args, name=...)``: ``fn`` compiled for ``args``, through the on-disk
+    program cache (:mod:`robustmas.rl.program_cache`) when ``cache_dir`` is given, else traced
+    as usual (``jax.jit(fn).lower(*args).compile()``)."""
+    fingerprint = fingerprint_of(("StackelbergPOMDP", case.ppo, params))
+
+    def compiled(fn: Any, *args: Any, name: str) -> Any:
+        return cached_program(
+            fn, args, name=name, fingerprint=fingerprint, cache_dir=cache_dir
+        ).call
+
+    return compiled
+
+
 def setup_single(
-    case: Case, env: StackelbergPOMDP, params: Any, seed: int
+    case: Case, env: StackelbergPOMDP, params: Any, seed: int, cache_dir: Path | None = None
 ) -> tuple[Any, Any, Any, dict[str, float]]:
-    """Build the trainer, run the jitted ``init`` and compile ``update_chunk`` for one seed.
+    """Build the trainer, run the compiled ``init`` and compile ``update_chunk`` for one seed.
 
     Returns ``(greedy_map, state, chunk, timings)``; everything timed here counts as setup.
+    ``cache_dir``: the on-disk program cache (:mod:`robustmas.rl.program_cache`), or none.
     """
     start = time.perf_counter()
     trainer = PPO(case.ppo, env, params)
+    compiled = _compiler(case, params, cache_dir)
     greedy_map = jax.jit(leader_map_fn(trainer, env, params))
-    state = jax.jit(trainer.init)(jax.random.PRNGKey(seed))
-    jax.block_until_ready(state)
+    key = jax.random.PRNGKey(seed)
+    state = jax.block_until_ready(compiled(trainer.init, key, name="bench-init")(key))
     init_s = time.perf_counter() - start
     t = time.perf_counter()
-    chunk = jax.jit(trainer.update_chunk, static_argnums=1).lower(state, case.chunk_updates)
-    chunk = chunk.compile()
+    chunk_fn = functools.partial(trainer.update_chunk, num_updates=case.chunk_updates)
+    chunk = compiled(chunk_fn, state, name="bench-chunk")
     compile_s = time.perf_counter() - t
     setup_s = time.perf_counter() - start  # construction + init (compiled and run) + compile
     return greedy_map, state, chunk, {"init_s": init_s, "compile_s": compile_s, "setup_s": setup_s}
 
 
 def setup_seeds(
-    case: Case, env: StackelbergPOMDP, params: Any, seeds: list[int]
+    case: Case,
+    env: StackelbergPOMDP,
+    params: Any,
+    seeds: list[int],
+    cache_dir: Path | None = None,
 ) -> tuple[Any, Any, Any, float]:
     """:func:`setup_single` for all ``seeds`` in one vmapped program; returns its setup time."""
     start = time.perf_counter()
     trainer = PPO(case.ppo, env, params)
+    compiled = _compiler(case, params, cache_dir)
     greedy_maps = jax.jit(jax.vmap(leader_map_fn(trainer, env, params)))
     keys = jnp.stack([jax.random.PRNGKey(s) for s in seeds])
-    state = jax.block_until_ready(jax.jit(jax.vmap(trainer.init))(keys))
-    chunk = jax.jit(jax.vmap(trainer.update_chunk, in_axes=(0, None)), static_argnums=1)
-    chunk = chunk.lower(state, case.chunk_updates).compile()
+    state = jax.block_until_ready(compiled(jax.vmap(trainer.init), keys, name="bench-init")(keys))
+    chunk_fn = functools.partial(trainer.update_chunk, num_updates=case.chunk_updates)
+    chunk = compiled(jax.vmap(chunk_fn), state, name="bench-chunk")
     return greedy_maps, state, chunk, time.perf_counter() - start
 
 
@@ -319,40 +344,56 @@ def probe_setup(case: Case, seeds: list[int]) -> float:
     """Setup time of :func:`setup_single` (one seed) or :func:`setup_seeds` in this process.
 
     Run in a fresh subprocess by :func:`warm_cache_setup`, with the CLI's persistent
-    compilation cache enabled (``ROBUSTMAS_JAX_CACHE`` points at the cache directory).
+    compilation cache enabled (``ROBUSTMAS_JAX_CACHE`` points at the cache directory) and the
+    program cache where ``ROBUSTMAS_PROGRAM_CACHE`` points (``off``: none).
     """
     from robustmas.cli import enable_compilation_cache
 
     enable_compilation_cache()
+    cache_dir = default_cache_dir()
     params = make_setting(case.setting, **case.kwargs)
     env = StackelbergPOMDP(params)
     if len(seeds) == 1:
-        return setup_single(case, env, params, seeds[0])[3]["setup_s"]
-    return setup_seeds(case, env, params, seeds)[3]
+        return setup_single(case, env, params, seeds[0], cache_dir)[3]["setup_s"]
+    return setup_seeds(case, env, params, seeds, cache_dir)[3]
 
 
 def warm_cache_setup(case: Case, seeds: list[int], quick: bool, repeats: int = 2) -> dict[str, Any]:
-    """Setup time with the persistent compilation cache, cold (empty) and warm (``repeats`` runs).
+    """Setup time with the persistent caches, cold (empty) and warm (``repeats`` runs each).
 
     Each measurement is a fresh Python process (imports excluded from the time, as in the main
-    run), so nothing is shared with this process's in-memory jit caches.  The warm time is what a
-    user pays on the second and later runs of the same configuration (the CLI enables the cache).
+    run), so nothing is shared with this process's in-memory jit caches.  Two warm figures:
+    XLA's compilation cache alone (``warm_s``: the CLI's default), and with the on-disk program
+    cache too (``warm_programs_s``: tracing and lowering skipped as well; its first run,
+    ``programs_first_s``, exports the programs).  The warm times are what a user pays on the
+    second and later runs of the same configuration.
     """
     import subprocess
     import sys
     import tempfile
 
-    def once(cache: str) -> float:
+    def once(xla: str, programs: str) -> float:
         cmd = [sys.executable, __file__, "--probe-setup", case.name, "--probe-seeds"]
         cmd += [",".join(map(str, seeds))] + (["--quick"] if quick else [])
-        env = {**os.environ, "ROBUSTMAS_JAX_CACHE": cache}
+        env = {**os.environ, "ROBUSTMAS_JAX_CACHE": xla, "ROBUSTMAS_PROGRAM_CACHE": programs}
         out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
         return float(json.loads(out.strip().splitlines()[-1])["setup_s"])
 
-    with tempfile.TemporaryDirectory(prefix="robustmas-bench-cache-") as cache:
-        cold = once(cache)
-        warm = [once(cache) for _ in range(repeats)]
-    return {"seeds": seeds, "cold_s": cold, "warm_s": warm, "warm_median_s": float(np.median(warm))}
+    with tempfile.TemporaryDirectory(prefix="robustmas-bench-cache-") as tmp:
+        xla, programs = f"{tmp}/xla", f"{tmp}/programs"
+        cold = once(xla, "off")
+        warm = [once(xla, "off") for _ in range(repeats)]
+        programs_first = once(xla, programs)
+        warm_programs = [once(xla, programs) for _ in range(repeats)]
+    return {
+        "seeds": seeds,
+        "cold_s": cold,
+        "warm_s": warm,
+        "warm_median_s": float(np.median(warm)),
+        "programs_first_s": programs_first,
+        "warm_programs_s": warm_programs,
+        "warm_programs_median_s": float(np.median(warm_programs)),
+    }
 
 
 def run_robustmas(
@@ -683,12 +724,16 @@ def speedup(rm: dict[str, Any], sb: dict[str, Any], key: str, time_key: str) -> 
 
 
 def warm_speedup(
-    rm: dict[str, Any], sb: dict[str, Any], cache: dict[str, Any] | None
+    rm: dict[str, Any],
+    sb: dict[str, Any],
+    cache: dict[str, Any] | None,
+    which: str = "warm_median_s",
 ) -> dict[str, Any]:
-    """:func:`speedup` incl. compile, with robustmas's setup as measured with a warm cache."""
+    """:func:`speedup` incl. compile, with robustmas's setup as measured with warm caches
+    (``which``: ``warm_median_s``, XLA's cache; ``warm_programs_median_s``, plus programs)."""
     if cache is None or rm["first_hit"] is None:
         return {"value": None, "bound": "not measured"}
-    mine = cache["warm_median_s"] + rm["first_hit"]["train_s"]
+    mine = cache[which] + rm["first_hit"]["train_s"]
     if sb["first_hit"] is not None:
         return {"value": sb["first_hit"]["total_s"] / mine, "bound": "exact", "robustmas_s": mine}
     theirs = sb["train_s"] + sb["setup_s"]
@@ -751,9 +796,9 @@ def print_seeds_vmapped(report: dict[str, Any]) -> None:
     print(
         "| setting | target | seeds | robustmas: all seeds hit (steps/seed) | incl. compile |"
         " train | SB3 sequential incl. setup | train | speed-up incl. / excl. compile |"
-        " incl. compile, warm cache |"
+        " incl. compile, warm cache | warm caches + programs |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for name, m in rows:
         for key, hit_key, label in (
             ("first_hit", "all_hit", "greedy reward"),
@@ -763,6 +808,7 @@ def print_seeds_vmapped(report: dict[str, Any]) -> None:
             hit = m[hit_key]
             bound = "" if sb["exact"] else ">= "
             cache = m.get("cache_setup")
+            warm_programs = "-"
             if hit is None:
                 mine, ratio, warm = ("not all reached", "-", "-"), "n/a", "n/a"
             else:
@@ -775,9 +821,12 @@ def print_seeds_vmapped(report: dict[str, Any]) -> None:
                 if cache:
                     warm_s = cache["warm_median_s"] + hit["train_s"]
                     warm = f"{bound}{sb['total_s'] / warm_s:.1f}x ({warm_s:.2f} s)"
+                    fast_s = cache["warm_programs_median_s"] + hit["train_s"]
+                    warm_programs = f"{bound}{sb['total_s'] / fast_s:.1f}x ({fast_s:.2f} s)"
             print(
                 f"| {name} | {label} | {len(m['seeds'])} | {mine[0]} | {mine[1]} | {mine[2]} |"
                 f" {bound}{sb['total_s']:.2f} s | {bound}{sb['train_s']:.2f} s | {ratio} | {warm} |"
+                f" {warm_programs} |"
             )
 
 
@@ -825,27 +874,35 @@ def print_report(report: dict[str, Any]) -> None:
         )
     print(
         "\n| setting | speed-up to target, incl. compile | incl. compile, warm cache | "
+        "warm caches + programs | "
         f"excl. compile (train time) | >= {SPEEDUP_TARGET:.0f}x (incl. compile) |"
     )
-    print("|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|")
     for name, res in report["settings"].items():
         s = res["speedup"]
         print(
             f"| {name} | {_ratio_str(s['total'])} | {_ratio_str(s['warm_cache'])} |"
-            f" {_ratio_str(s['train'])} | {s['verdict']} |"
+            f" {_ratio_str(s['warm_programs'])} | {_ratio_str(s['train'])} | {s['verdict']} |"
         )
     caches = [(n, r["cache_setup"]) for n, r in report["settings"].items() if r["cache_setup"]]
     if caches:
         print(
             "\nrobustmas setup (construction + init + compile) in fresh processes with the"
-            " persistent compilation cache:\n"
+            " persistent compilation cache (XLA), then also with the program cache:\n"
         )
-        print("| setting | seeds | empty cache | warm cache (each run) |")
-        print("|---|---|---|---|")
+        print(
+            "| setting | seeds | empty caches | warm XLA cache (each run) |"
+            " + program cache: first run | warm XLA + program caches (each run) |"
+        )
+        print("|---|---|---|---|---|---|")
         for name, c in caches:
             for v in c.values():
                 warm = ", ".join(f"{x:.2f} s" for x in v["warm_s"])
-                print(f"| {name} | {len(v['seeds'])} | {v['cold_s']:.2f} s | {warm} |")
+                fast = ", ".join(f"{x:.2f} s" for x in v["warm_programs_s"])
+                print(
+                    f"| {name} | {len(v['seeds'])} | {v['cold_s']:.2f} s | {warm} |"
+                    f" {v['programs_first_s']:.2f} s | {fast} |"
+                )
 
 
 def main() -> None:
@@ -953,6 +1010,9 @@ def main() -> None:
             "speedup": {
                 "total": total,
                 "warm_cache": warm_speedup(rm, sb, cache.get("single")),
+                "warm_programs": warm_speedup(
+                    rm, sb, cache.get("single"), "warm_programs_median_s"
+                ),
                 "train": train,
                 "expected_total": speedup(rm, sb, "first_expected_hit", "total_s"),
                 "expected_train": speedup(rm, sb, "first_expected_hit", "train_s"),
