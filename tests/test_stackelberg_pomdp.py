@@ -85,6 +85,30 @@ def test_program_cache_gives_identical_results(tmp_path: Path, chunked: bool) ->
     _assert_same_result(plain, loaded)
 
 
+def test_cli_progress_bar_keeps_programs_cacheable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+    import sys
+
+    from robustmas.cli import _train_with_progress
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setattr(sys, "stderr", Terminal())
+    monkeypatch.setenv("ROBUSTMAS_PROGRAM_CACHE", str(tmp_path / "programs"))
+    params = make_setting("allocation-v0", messages=2, num_rounds=50, num_reward_rounds=5)
+    config = default_ppo_config("allocation-v0", total_timesteps=128 * 10, eval_every=5)
+    result = _train_with_progress(
+        params, config, 2, 0, False, train_leader, str(tmp_path / "run.msgpack")
+    )
+    assert result.per_seed.shape == (2,)
+    names = sorted(p.name.split("-")[1] for p in (tmp_path / "programs").glob("*.jaxexport"))
+    assert names == ["chunk10", "evaluate", "init"]
+
+
 def test_cli_train_json_and_store(tmp_path: Path) -> None:
     store = tmp_path / "runs.duckdb"
     result = CliRunner().invoke(
@@ -233,9 +257,16 @@ def test_checkpointed_run_resumes_exactly(tmp_path: Path) -> None:
 
     params = make_setting("allocation-v0", messages=2, num_rounds=50, num_reward_rounds=5)
     config = default_ppo_config("allocation-v0", total_timesteps=128 * 40, eval_every=5)
+    done: list[int] = []
     whole = train_leader(
-        params, config, num_seeds=2, checkpoint=tmp_path / "a.msgpack", chunk_updates=10
+        params,
+        config,
+        num_seeds=2,
+        checkpoint=tmp_path / "a.msgpack",
+        chunk_updates=10,
+        chunk_fn=done.append,
     )
+    assert done == [10, 20, 30, 40]
     with pytest.raises(TrainingInterrupted):
         train_leader(
             params,

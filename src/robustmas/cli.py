@@ -621,24 +621,33 @@ def _train_with_progress(
     train_leader: Callable[..., Any],
     checkpoint: str | None = None,
 ) -> Any:
-    """Run ``train_leader`` with a rich progress bar on the terminal (updates x seeds)."""
+    """Run ``train_leader`` with a rich progress bar on the terminal (updates x seeds).
+
+    Uses the on-disk program cache (:func:`robustmas.rl.program_cache.default_cache_dir`); with
+    a checkpoint the bar advances per chunk from the host, so the programs stay cacheable.
+    """
     import dataclasses
 
+    from robustmas.rl.program_cache import default_cache_dir
+
+    cache = default_cache_dir()
+    common: dict[str, Any] = {"num_seeds": seeds, "seed": seed, "checkpoint": checkpoint}
     if quiet or not sys.stderr.isatty():
-        return train_leader(env_params, config, num_seeds=seeds, seed=seed, checkpoint=checkpoint)
+        return train_leader(env_params, config, program_cache=cache, **common)
     from rich.progress import Progress
 
     with Progress(transient=True) as bar:
         task = bar.add_task("training", total=config.num_updates * seeds)
+        if checkpoint is not None:
+            return train_leader(
+                env_params,
+                config,
+                program_cache=cache,
+                chunk_fn=lambda done: bar.update(task, completed=done * seeds),
+                **common,
+            )
         cfg = dataclasses.replace(config, progress=True)
-        return train_leader(
-            env_params,
-            cfg,
-            num_seeds=seeds,
-            seed=seed,
-            progress_fn=lambda *_: bar.advance(task),
-            checkpoint=checkpoint,
-        )
+        return train_leader(env_params, cfg, progress_fn=lambda *_: bar.advance(task), **common)
 
 
 @runs_app.command("list")

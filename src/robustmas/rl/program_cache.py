@@ -8,9 +8,9 @@ trainer's ``update_chunk`` that is ~0.7 s of the ~1.2 s setup a warm-cache run s
 runs, so that with both caches warm the setup is ~0.4 s for a ten-seed allocation trainer
 (``benchmarks/RESULTS.md``).
 
-Entries are keyed by everything that shapes the program.  The cache is sound only if the key
-captures everything that the traced function depends on.
-The key holds: a digest of robustmas's own source files, the JAX/jaxlib versions, the backend,
+Entries are keyed by everything that shapes the program, and the cache is sound only if the
+key captures all of it: a digest of robustmas's own source files, the versions of the packages
+traced into the program (JAX, jaxlib, flax, optax, distrax, NumPy), the backend and devices,
 the argument shapes, dtypes and tree structure, and a caller-given ``fingerprint`` that must
 describe every closed-over value (configuration, environment parameters: see
 :func:`fingerprint_of`).  Functions that embed host callbacks (e.g. ``PPOConfig.progress``)
@@ -204,8 +204,6 @@ def _compile(fn: Callable[..., Any], args: Sequence[Any]) -> Callable[..., Any]:
 
 
 def _key(name: str, fingerprint: str, args: Sequence[Any]) -> str:
-    from importlib.metadata import version
-
     leaves, treedef = jax.tree_util.tree_flatten(tuple(args))
     avals = [(tuple(np.shape(x)), str(jax.numpy.result_type(x))) for x in leaves]
     parts = {
@@ -213,8 +211,7 @@ def _key(name: str, fingerprint: str, args: Sequence[Any]) -> str:
         "name": name,
         "fingerprint": fingerprint,
         "source": source_digest(),
-        "jax": jax.__version__,
-        "jaxlib": version("jaxlib"),
+        "packages": _package_versions(),
         "backend": jax.default_backend(),
         "devices": [d.device_kind for d in jax.devices()],
         "tree": str(treedef),
@@ -222,6 +219,22 @@ def _key(name: str, fingerprint: str, args: Sequence[Any]) -> str:
         "x64": bool(jax.config.read("jax_enable_x64")),
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+_TRACED_PACKAGES = ("jax", "jaxlib", "flax", "optax", "distrax", "numpy")
+"""Packages whose code is traced into the programs (their versions are part of the key)."""
+
+
+def _package_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for name in _TRACED_PACKAGES:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "absent"
+    return out
 
 
 def _safe(name: str) -> str:

@@ -115,6 +115,7 @@ def train_leader(
     chunk_updates: int = 50,
     max_chunks: int | None = None,
     program_cache: str | Path | None = None,
+    chunk_fn: Callable[[int], None] | None = None,
 ) -> LeaderResult:
     """Train ``num_seeds`` leaders in one jitted, vmapped call and evaluate them greedily.
 
@@ -137,6 +138,9 @@ def train_leader(
             tracing and lowering on a repeated run; ``None`` (default) traces as usual.  Not
             used with ``config.progress``, whose host callbacks cannot be stored.  The numbers
             are the same either way.
+        chunk_fn: host callback after every chunk of a checkpointed run, with the number of
+            updates done so far (per seed); e.g. a progress bar that, unlike
+            ``config.progress``, leaves the programs cacheable.
 
     Returns:
         :class:`LeaderResult`.
@@ -176,6 +180,7 @@ def train_leader(
             chunk_updates,
             max_chunks,
             lambda fn, args, name: compiled(fn, args, name, config),
+            chunk_fn,
         )
         actor, all_params = state.params.actor, state.params
     final_cfg = dataclasses.replace(config, eval_episodes=final_episodes)
@@ -202,6 +207,7 @@ def _train_in_chunks(
     chunk_updates: int,
     max_chunks: int | None,
     compiled: Callable[[Callable[..., Any], tuple[Any, ...], str], Callable[..., Any]],
+    chunk_fn: Callable[[int], None] | None = None,
 ) -> tuple[Any, dict[str, np.ndarray]]:
     from robustmas.rl.checkpoint import load_checkpoint, save_checkpoint
 
@@ -222,8 +228,8 @@ def _train_in_chunks(
     while (done := int(np.asarray(state.update_step).reshape(-1)[0])) < config.num_updates:
         n = min(chunk, config.num_updates - done)
         if n not in programs:
-            chunk_fn = jax.vmap(lambda s, n=n: trainer.update_chunk(s, n))
-            programs[n] = compiled(chunk_fn, (state,), f"stackelberg-chunk{n}")
+            update_fn = jax.vmap(lambda s, n=n: trainer.update_chunk(s, n))
+            programs[n] = compiled(update_fn, (state,), f"stackelberg-chunk{n}")
         state, new = jax.block_until_ready(programs[n](state))
         for k, v in new.items():
             v = np.asarray(v)
@@ -231,6 +237,8 @@ def _train_in_chunks(
         path.parent.mkdir(parents=True, exist_ok=True)
         save_checkpoint(path, state, config, metadata={"seeds": int(keys.shape[0])})
         np.savez(metrics_path, **metrics)
+        if chunk_fn is not None:
+            chunk_fn(done + n)
         chunks += 1
         if max_chunks is not None and chunks >= max_chunks and done + n < config.num_updates:
             raise TrainingInterrupted(f"stopped after {chunks} chunk(s); resume from {path}")
