@@ -111,9 +111,22 @@ def test_host_callbacks_fall_back_to_jit(tmp_path: Path) -> None:
     assert seen == [3.0]
 
 
+def test_unwritable_cache_still_runs(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where the cache directory should be")
+    args = _args()
+    program = cached_program(_step, args, name="step", fingerprint="f", cache_dir=blocker / "c")
+    assert program.source == "jit" and "not stored" in program.reason
+    assert "cannot write" in caplog.text
+    expected = jax.jit(_step)(*args)[0].x
+    np.testing.assert_array_equal(np.asarray(program.call(*args)[0].x), np.asarray(expected))
+
+
 def test_default_cache_dir_and_source_digest(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ROBUSTMAS_PROGRAM_CACHE", "off")
     assert default_cache_dir() is None
     monkeypatch.setenv("ROBUSTMAS_PROGRAM_CACHE", "/tmp/somewhere")
     assert default_cache_dir() == Path("/tmp/somewhere")
+    monkeypatch.setenv("ROBUSTMAS_PROGRAM_CACHE", "")
+    assert default_cache_dir() == Path.home() / ".cache" / "robustmas" / "programs"
     assert len(source_digest()) == 64 and source_digest() == source_digest()

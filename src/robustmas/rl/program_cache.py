@@ -64,8 +64,8 @@ class Program:
 
 def default_cache_dir() -> Path | None:
     """``$ROBUSTMAS_PROGRAM_CACHE`` or ``~/.cache/robustmas/programs`` (``None`` if ``off``)."""
-    where = os.environ.get(
-        "ROBUSTMAS_PROGRAM_CACHE", str(Path.home() / ".cache" / "robustmas" / "programs")
+    where = os.environ.get("ROBUSTMAS_PROGRAM_CACHE") or str(
+        Path.home() / ".cache" / "robustmas" / "programs"
     )
     return None if where.lower() == "off" else Path(where)
 
@@ -186,12 +186,14 @@ def cached_program(
         export.deserialize(blob)  # the round trip must work before we store it
     except Exception as err:  # e.g. host callbacks, which cannot be serialised
         return Program(_jit(fn, example_args), "jit", f"not exportable: {err}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(path, bytes(blob))
-    _atomic_write(
-        meta_path,
-        json.dumps({"format": _FORMAT, "key": key, "name": name, "nodes": nodes}).encode(),
-    )
+    meta = {"format": _FORMAT, "key": key, "name": name, "nodes": nodes}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _atomic_write(path, bytes(blob))
+        _atomic_write(meta_path, json.dumps(meta).encode())
+    except OSError as err:  # read-only or full disk: run anyway, uncached
+        _log.warning("program cache: cannot write %s (%s)", path, err)
+        return Program(_compile(exported.call, example_args), "jit", f"not stored: {err}")
     return Program(_compile(exported.call, example_args), "miss")
 
 
