@@ -315,7 +315,7 @@ def setup_single(
     init_s = time.perf_counter() - start
     t = time.perf_counter()
     chunk_fn = functools.partial(trainer.update_chunk, num_updates=case.chunk_updates)
-    chunk = compiled(chunk_fn, state, name="bench-chunk")
+    chunk = compiled(chunk_fn, state, name=f"bench-chunk{case.chunk_updates}")
     compile_s = time.perf_counter() - t
     setup_s = time.perf_counter() - start  # construction + init (compiled and run) + compile
     return greedy_map, state, chunk, {"init_s": init_s, "compile_s": compile_s, "setup_s": setup_s}
@@ -336,7 +336,7 @@ def setup_seeds(
     keys = jnp.stack([jax.random.PRNGKey(s) for s in seeds])
     state = jax.block_until_ready(compiled(jax.vmap(trainer.init), keys, name="bench-init")(keys))
     chunk_fn = functools.partial(trainer.update_chunk, num_updates=case.chunk_updates)
-    chunk = compiled(jax.vmap(chunk_fn), state, name="bench-chunk")
+    chunk = compiled(jax.vmap(chunk_fn), state, name=f"bench-chunk{case.chunk_updates}")
     return greedy_maps, state, chunk, time.perf_counter() - start
 
 
