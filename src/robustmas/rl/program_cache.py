@@ -158,11 +158,11 @@ def cached_program(
         deserialised, exported now, or jitted (tests check this).
     """
     if cache_dir is None:
-        return Program(_jit(fn, example_args), "jit", "cache disabled")
+        return Program(_compile(fn, example_args), "jit", "cache disabled")
     try:
         from jax import export
     except ImportError as err:  # pragma: no cover - jax < 0.4.30
-        return Program(_jit(fn, example_args), "jit", f"jax.export unavailable: {err}")
+        return Program(_compile(fn, example_args), "jit", f"jax.export unavailable: {err}")
     key = _key(name, fingerprint, example_args)
     path = Path(cache_dir) / f"{_safe(name)}-{key[:40]}.jaxexport"
     meta_path = path.with_suffix(".json")
@@ -185,7 +185,7 @@ def cached_program(
         blob = exported.serialize()
         export.deserialize(blob)  # the round trip must work before we store it
     except Exception as err:  # e.g. host callbacks, which cannot be serialised
-        return Program(_jit(fn, example_args), "jit", f"not exportable: {err}")
+        return Program(_compile(fn, example_args), "jit", f"not exportable: {err}")
     meta = {"format": _FORMAT, "key": key, "name": name, "nodes": nodes}
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -195,10 +195,6 @@ def cached_program(
         _log.warning("program cache: cannot write %s (%s)", path, err)
         return Program(_compile(exported.call, example_args), "jit", f"not stored: {err}")
     return Program(_compile(exported.call, example_args), "miss")
-
-
-def _jit(fn: Callable[..., Any], args: Sequence[Any]) -> Callable[..., Any]:
-    return _compile(fn, args)
 
 
 def _compile(fn: Callable[..., Any], args: Sequence[Any]) -> Callable[..., Any]:
