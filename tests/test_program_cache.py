@@ -130,3 +130,34 @@ def test_default_cache_dir_and_source_digest(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("ROBUSTMAS_PROGRAM_CACHE", "")
     assert default_cache_dir() == Path.home() / ".cache" / "robustmas" / "programs"
     assert len(source_digest()) == 64 and source_digest() == source_digest()
+
+
+def test_cli_cache_info_and_clear(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from robustmas.cli import app
+
+    monkeypatch.setenv("ROBUSTMAS_JAX_CACHE", str(tmp_path / "xla"))
+    monkeypatch.setenv("ROBUSTMAS_PROGRAM_CACHE", str(tmp_path / "programs"))
+    cached_program(_step, _args(), name="step", fingerprint="f", cache_dir=tmp_path / "programs")
+    (tmp_path / "xla").mkdir()
+    (tmp_path / "xla" / f"jit_step-{'a' * 64}-cache").write_bytes(b"x" * 10)
+    bystander = tmp_path / "programs" / "notes.txt"  # not a cache file: never touched
+    bystander.write_text("keep me")
+    runner = CliRunner()
+    info = json.loads(runner.invoke(app, ["cache", "info", "--json"]).output)
+    assert info["xla"] == {"path": str(tmp_path / "xla"), "files": 1, "bytes": 10}
+    assert info["programs"]["files"] == 2 and info["programs"]["bytes"] > 0
+    cleared = runner.invoke(app, ["cache", "clear", "programs"])
+    assert cleared.exit_code == 0 and "removed 2 files" in cleared.output
+    info = json.loads(runner.invoke(app, ["cache", "info", "--json"]).output)
+    assert info["programs"]["files"] == 0 and info["xla"]["files"] == 1
+    assert bystander.read_text() == "keep me"
+    bad = runner.invoke(app, ["cache", "clear", "everything"])
+    assert bad.exit_code == 2 and "WHICH" in bad.output
+    monkeypatch.setenv("ROBUSTMAS_PROGRAM_CACHE", "off")
+    assert json.loads(runner.invoke(app, ["cache", "info", "--json"]).output)["programs"] == {
+        "path": None,
+        "files": 0,
+        "bytes": 0,
+    }
