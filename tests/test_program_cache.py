@@ -77,6 +77,31 @@ def test_key_separates_fingerprints_and_shapes(tmp_path: Path) -> None:
     assert len(list(tmp_path.glob("step-*.jaxexport"))) == 3
 
 
+def test_key_separates_weak_types_and_jax_settings(tmp_path: Path) -> None:
+    def mul(a: jax.Array, b: jax.Array) -> jax.Array:
+        return a * b
+
+    b = jnp.ones(3, jnp.bfloat16)
+    weak = cached_program(
+        mul, (jnp.asarray(2.0), b), name="mul", fingerprint="f", cache_dir=tmp_path
+    )
+    strong_a = jnp.asarray(2.0, jnp.float32)
+    strong = cached_program(mul, (strong_a, b), name="mul", fingerprint="f", cache_dir=tmp_path)
+    assert (weak.source, strong.source) == ("miss", "miss")  # weak and strong trace differently
+    assert strong.call(strong_a, b).dtype == jnp.float32
+    args = _args()
+    cached_program(_step, args, name="step", fingerprint="f", cache_dir=tmp_path)
+    before = jax.config.jax_threefry_partitionable
+    try:
+        jax.config.update("jax_threefry_partitionable", not before)  # other random bits
+        other = cached_program(_step, args, name="step", fingerprint="f", cache_dir=tmp_path)
+        assert other.source == "miss"
+        expected = jax.jit(_step)(*args)[0].x
+        np.testing.assert_array_equal(np.asarray(other.call(*args)[0].x), np.asarray(expected))
+    finally:
+        jax.config.update("jax_threefry_partitionable", before)
+
+
 def test_damaged_or_foreign_entries_are_rebuilt(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -93,6 +118,15 @@ def test_damaged_or_foreign_entries_are_rebuilt(
     meta_path.write_text(json.dumps(meta))
     assert cached_program(_step, args, name="step", fingerprint="f", cache_dir=tmp_path).source == (
         "miss"
+    )
+    blob.chmod(0o666)  # writable by others: could have been planted
+    caplog.clear()
+    assert cached_program(_step, args, name="step", fingerprint="f", cache_dir=tmp_path).source == (
+        "miss"
+    )
+    assert "not owned by this user or writable by others" in caplog.text
+    assert cached_program(_step, args, name="step", fingerprint="f", cache_dir=tmp_path).source == (
+        "hit"  # the rebuilt entry has safe permissions again
     )
 
 
@@ -144,15 +178,18 @@ def test_cli_cache_info_and_clear(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     (tmp_path / "xla" / f"jit_step-{'a' * 64}-cache").write_bytes(b"x" * 10)
     bystander = tmp_path / "programs" / "notes.txt"  # not a cache file: never touched
     bystander.write_text("keep me")
+    lookalike = tmp_path / "programs" / f"bench-{'b' * 40}.json"  # right name, not our format
+    lookalike.write_text('{"format": "something else"}')
+    (tmp_path / "programs" / f".step-{'c' * 40}.json.x1y2.tmp").write_bytes(b"partial")
     runner = CliRunner()
     info = json.loads(runner.invoke(app, ["cache", "info", "--json"]).output)
     assert info["xla"] == {"path": str(tmp_path / "xla"), "files": 1, "bytes": 10}
-    assert info["programs"]["files"] == 2 and info["programs"]["bytes"] > 0
+    assert info["programs"]["files"] == 3 and info["programs"]["bytes"] > 0
     cleared = runner.invoke(app, ["cache", "clear", "programs"])
-    assert cleared.exit_code == 0 and "removed 2 files" in cleared.output
+    assert cleared.exit_code == 0 and "removed 3 files" in cleared.output
     info = json.loads(runner.invoke(app, ["cache", "info", "--json"]).output)
     assert info["programs"]["files"] == 0 and info["xla"]["files"] == 1
-    assert bystander.read_text() == "keep me"
+    assert bystander.read_text() == "keep me" and lookalike.exists()
     bad = runner.invoke(app, ["cache", "clear", "everything"])
     assert bad.exit_code == 2 and "WHICH" in bad.output
     monkeypatch.setenv("ROBUSTMAS_PROGRAM_CACHE", "off")

@@ -670,21 +670,42 @@ def _caches() -> dict[str, Path | None]:
     return {"xla": compilation_cache_dir(), "programs": default_cache_dir()}
 
 
-_CACHE_FILE = {
-    "xla": r"-[0-9a-f]{64}-(cache|atime)",  # JAX's persistent compilation cache entries
-    "programs": r"-[0-9a-f]{40}\.(jaxexport|json)",  # robustmas.rl.program_cache entries
-}
-"""Name endings of the files each cache writes; ``info`` and ``clear`` touch no other file, so
-a cache variable pointing at a wrong directory cannot make ``clear`` delete unrelated files."""
-
-
 def _cache_files(name: str, where: Path | None) -> list[Path]:
+    """The files a cache wrote in ``where`` (``info`` and ``clear`` touch no other file).
+
+    So a cache variable pointing at a wrong directory cannot make ``clear`` delete unrelated
+    files. XLA's entries are ``<name>-<64 hex>-cache`` / ``-atime``; the program cache's are JSON
+    records of its own format, their ``.jaxexport`` programs and leftover temporary files.
+    """
     import re
 
     if where is None or not where.is_dir():
         return []
-    pattern = re.compile(r".+" + _CACHE_FILE[name] + "$")
-    return [p for p in where.iterdir() if p.is_file() and pattern.match(p.name)]
+    files = [p for p in where.iterdir() if p.is_file()]
+    if name == "xla":
+        pattern = re.compile(r".+-[0-9a-f]{64}-(cache|atime)$")
+        return [p for p in files if pattern.match(p.name)]
+    from robustmas.rl.program_cache import is_cache_record
+
+    entry = re.compile(r".+-[0-9a-f]{40}\.json$")
+    leftover = re.compile(r"^\..+-[0-9a-f]{40}\.(jaxexport|json)\..+\.tmp$")
+    out = []
+    for p in files:
+        if entry.match(p.name) and is_cache_record(p):
+            out.append(p)
+            program = p.with_suffix(".jaxexport")
+            if program.is_file():
+                out.append(program)
+        elif leftover.match(p.name):
+            out.append(p)
+    return out
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:  # removed meanwhile by another process
+        return 0
 
 
 @cache_app.command("info")
@@ -696,7 +717,7 @@ def cache_info(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
         rows[name] = {
             "path": None if where is None else str(where),
             "files": len(files),
-            "bytes": sum(p.stat().st_size for p in files),
+            "bytes": sum(_size(p) for p in files),
         }
     if as_json:
         typer.echo(json.dumps(rows))
@@ -723,7 +744,7 @@ def cache_clear(
                 continue
             files = _cache_files(name, where)
             for path in files:
-                path.unlink()
+                path.unlink(missing_ok=True)
             typer.echo(f"{name}: removed {len(files)} files from {where or 'off'}")
 
     _guard(run)

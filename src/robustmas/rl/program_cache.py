@@ -17,9 +17,14 @@ describe every closed-over value (configuration, environment parameters: see
 cannot be exported; for them, and for any other failure, :func:`cached_program` falls back to
 plain ``jax.jit`` and says so in the returned :class:`Program`.
 
-Files are written atomically and read with :func:`jax.export.deserialize` (a flatbuffer, never
-a pickle); pytree node types named in a cache entry are looked up among the modules already
-imported, or imported from an allow-list of packages (robustmas, optax, flax, jax, distrax).
+Files are written atomically (mode 0600, in a 0700 directory) and read with
+:func:`jax.export.deserialize` (a flatbuffer, never a pickle), after checking that this user owns
+them, that nobody else may write them, and that the program's SHA-256 matches its record; pytree
+node types named in a cache entry are looked up among the modules already imported, or imported
+from an allow-list of packages (robustmas, optax, flax, jax, distrax).  The key includes the JAX
+settings that change tracing (x64, PRNG, matmul precision, promotion rules) and the weak type of
+every argument.  The source digest is read from disk once per process: code reloaded in a
+running session (e.g. IPython's autoreload) needs ``ROBUSTMAS_PROGRAM_CACHE=off``.
 """
 
 from __future__ import annotations
@@ -39,7 +44,14 @@ from typing import Any
 import jax
 import numpy as np
 
-__all__ = ["Program", "cached_program", "default_cache_dir", "fingerprint_of", "source_digest"]
+__all__ = [
+    "Program",
+    "cached_program",
+    "default_cache_dir",
+    "fingerprint_of",
+    "is_cache_record",
+    "source_digest",
+]
 
 _log = logging.getLogger(__name__)
 
@@ -166,14 +178,22 @@ def cached_program(
     key = _key(name, fingerprint, example_args)
     path = Path(cache_dir) / f"{_safe(name)}-{key[:40]}.jaxexport"
     meta_path = path.with_suffix(".json")
-    if path.exists() and meta_path.exists():
+    try:
+        found = path.exists() and meta_path.exists()
+    except OSError:  # e.g. a directory we may not search: treat as empty
+        found = False
+    if found:
         try:
+            _check_trusted(meta_path, path)
             meta = json.loads(meta_path.read_text())
             if meta.get("format") != _FORMAT or meta.get("key") != key:
                 raise ValueError("cache entry does not match its key")
+            blob = path.read_bytes()
+            if hashlib.sha256(blob).hexdigest() != meta.get("sha256"):
+                raise ValueError("program does not match its recorded digest")
             for node in meta["nodes"]:
                 _register(_import_type(node))
-            exported = export.deserialize(bytearray(path.read_bytes()))
+            exported = export.deserialize(bytearray(blob))
             return Program(_compile(exported.call, example_args), "hit")
         except Exception as err:  # a damaged or foreign entry: rebuild it
             _log.warning("program cache: ignoring %s (%s)", path, err)
@@ -183,27 +203,81 @@ def cached_program(
             {_register(t) for tree in (exported.in_tree, exported.out_tree) for t in _types(tree)}
         )
         blob = exported.serialize()
-        export.deserialize(blob)  # the round trip must work before we store it
+        # Run the round-tripped program, as a later hit will: it differs from the in-memory one
+        # in small ways (e.g. its outputs are never weakly typed), which must not make the next
+        # run's keys differ from this run's.
+        exported = export.deserialize(blob)
     except Exception as err:  # e.g. host callbacks, which cannot be serialised
         return Program(_compile(fn, example_args), "jit", f"not exportable: {err}")
-    meta = {"format": _FORMAT, "key": key, "name": name, "nodes": nodes}
+    blob = bytes(blob)
+    meta = {
+        "format": _FORMAT,
+        "key": key,
+        "name": name,
+        "nodes": nodes,
+        "sha256": hashlib.sha256(blob).hexdigest(),
+    }
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_write(path, bytes(blob))
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        _atomic_write(path, blob)
         _atomic_write(meta_path, json.dumps(meta).encode())
     except OSError as err:  # read-only or full disk: run anyway, uncached
         _log.warning("program cache: cannot write %s (%s)", path, err)
-        return Program(_compile(exported.call, example_args), "jit", f"not stored: {err}")
+        return Program(_compile(fn, example_args), "jit", f"not stored: {err}")
     return Program(_compile(exported.call, example_args), "miss")
+
+
+def is_cache_record(path: Path) -> bool:
+    """Whether ``path`` is a JSON record written by this cache (used by ``robustmas cache``)."""
+    try:
+        return json.loads(path.read_text()).get("format") == _FORMAT
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def _check_trusted(*paths: Path) -> None:
+    """Refuse entries another user could have written.
+
+    A deserialised program is not checked for unsafe operations the way
+    :func:`jax.export.export` checks a new one, so the cache directory must be trusted.
+    """
+    if not hasattr(os, "getuid"):  # pragma: no cover - Windows: no POSIX ownership
+        return
+    for path in paths:
+        st = path.stat()
+        if st.st_uid != os.getuid() or st.st_mode & 0o022:
+            raise PermissionError(f"{path.name}: not owned by this user or writable by others")
 
 
 def _compile(fn: Callable[..., Any], args: Sequence[Any]) -> Callable[..., Any]:
     return jax.jit(fn).lower(*args).compile()
 
 
+_TRACE_FLAGS = (
+    "jax_enable_x64",
+    "jax_threefry_partitionable",
+    "jax_default_matmul_precision",
+    "jax_default_prng_impl",
+    "jax_numpy_dtype_promotion",
+    "jax_numpy_rank_promotion",
+    "jax_enable_checks",
+    "jax_softmax_custom_jvp",
+)
+"""JAX settings that change what tracing produces (their values are part of the key)."""
+
+
+def _aval(x: Any) -> tuple[tuple[int, ...], str, bool]:
+    """Shape, dtype and weak type of an argument leaf (weak and strong trace differently)."""
+    typeof = getattr(jax, "typeof", None)
+    if typeof is not None:
+        a = typeof(x)
+        return tuple(a.shape), str(a.dtype), bool(getattr(a, "weak_type", False))
+    weak = bool(getattr(x, "weak_type", isinstance(x, (int, float, complex))))
+    return tuple(np.shape(x)), str(jax.numpy.result_type(x)), weak  # pragma: no cover
+
+
 def _key(name: str, fingerprint: str, args: Sequence[Any]) -> str:
     leaves, treedef = jax.tree_util.tree_flatten(tuple(args))
-    avals = [(tuple(np.shape(x)), str(jax.numpy.result_type(x))) for x in leaves]
     parts = {
         "format": _FORMAT,
         "name": name,
@@ -213,13 +287,22 @@ def _key(name: str, fingerprint: str, args: Sequence[Any]) -> str:
         "backend": jax.default_backend(),
         "devices": [d.device_kind for d in jax.devices()],
         "tree": str(treedef),
-        "avals": avals,
-        "x64": bool(jax.config.read("jax_enable_x64")),
+        "avals": [_aval(x) for x in leaves],
+        "flags": {f: repr(getattr(jax.config, f, None)) for f in _TRACE_FLAGS},
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
-_TRACED_PACKAGES = ("jax", "jaxlib", "flax", "optax", "distrax", "numpy")
+_TRACED_PACKAGES = (
+    "jax",
+    "jaxlib",
+    "flax",
+    "optax",
+    "distrax",
+    "tensorflow-probability",
+    "chex",
+    "numpy",
+)
 """Packages whose code is traced into the programs (their versions are part of the key)."""
 
 
@@ -240,9 +323,16 @@ def _safe(name: str) -> str:
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _types(treedef: Any) -> set[type]:
