@@ -73,7 +73,8 @@ from robustmas.envs.stackelberg.pomdp import StackelbergPOMDP, expected_reward
 from robustmas.envs.stackelberg.settings import make_setting
 from robustmas.rl.networks import env_action, greedy_action
 from robustmas.rl.ppo import PPO, PPOConfig
-from robustmas.rl.program_cache import cached_program, default_cache_dir, fingerprint_of
+from robustmas.rl.program_cache import default_cache_dir
+from robustmas.robust.stackelberg_pomdp import leader_compiler
 
 OUT = Path(__file__).resolve().parent / "out" / "stackelberg.json"
 TARGET_FRACTION = 0.99
@@ -284,20 +285,6 @@ def leader_map_fn(trainer: PPO, env: StackelbergPOMDP, params: Any) -> Any:
     return greedy_map
 
 
-def _compiler(case: Case, params: Any, cache_dir: Path | None) -> Any:
-    """``compiled(fn, *args, name=...)``: ``fn`` compiled for ``args``, through the on-disk
-    program cache (:mod:`robustmas.rl.program_cache`) when ``cache_dir`` is given, else traced
-    as usual (``jax.jit(fn).lower(*args).compile()``)."""
-    fingerprint = fingerprint_of(("StackelbergPOMDP", case.ppo, params))
-
-    def compiled(fn: Any, *args: Any, name: str) -> Any:
-        return cached_program(
-            fn, args, name=name, fingerprint=fingerprint, cache_dir=cache_dir
-        ).call
-
-    return compiled
-
-
 def setup_single(
     case: Case, env: StackelbergPOMDP, params: Any, seed: int, cache_dir: Path | None = None
 ) -> tuple[Any, Any, Any, dict[str, float]]:
@@ -308,14 +295,14 @@ def setup_single(
     """
     start = time.perf_counter()
     trainer = PPO(case.ppo, env, params)
-    compiled = _compiler(case, params, cache_dir)
+    compiled = leader_compiler(case.ppo, params, cache_dir)
     greedy_map = jax.jit(leader_map_fn(trainer, env, params))
     key = jax.random.PRNGKey(seed)
-    state = jax.block_until_ready(compiled(trainer.init, key, name="bench-init")(key))
+    state = jax.block_until_ready(compiled(trainer.init, (key,), "bench-init")(key))
     init_s = time.perf_counter() - start
     t = time.perf_counter()
     chunk_fn = functools.partial(trainer.update_chunk, num_updates=case.chunk_updates)
-    chunk = compiled(chunk_fn, state, name=f"bench-chunk{case.chunk_updates}")
+    chunk = compiled(chunk_fn, (state,), f"bench-chunk{case.chunk_updates}")
     compile_s = time.perf_counter() - t
     setup_s = time.perf_counter() - start  # construction + init (compiled and run) + compile
     return greedy_map, state, chunk, {"init_s": init_s, "compile_s": compile_s, "setup_s": setup_s}
@@ -331,12 +318,12 @@ def setup_seeds(
     """:func:`setup_single` for all ``seeds`` in one vmapped program; returns its setup time."""
     start = time.perf_counter()
     trainer = PPO(case.ppo, env, params)
-    compiled = _compiler(case, params, cache_dir)
+    compiled = leader_compiler(case.ppo, params, cache_dir)
     greedy_maps = jax.jit(jax.vmap(leader_map_fn(trainer, env, params)))
     keys = jnp.stack([jax.random.PRNGKey(s) for s in seeds])
-    state = jax.block_until_ready(compiled(jax.vmap(trainer.init), keys, name="bench-init")(keys))
+    state = jax.block_until_ready(compiled(jax.vmap(trainer.init), (keys,), "bench-init")(keys))
     chunk_fn = functools.partial(trainer.update_chunk, num_updates=case.chunk_updates)
-    chunk = compiled(jax.vmap(chunk_fn), state, name=f"bench-chunk{case.chunk_updates}")
+    chunk = compiled(jax.vmap(chunk_fn), (state,), f"bench-chunk{case.chunk_updates}")
     return greedy_maps, state, chunk, time.perf_counter() - start
 
 

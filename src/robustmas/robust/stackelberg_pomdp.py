@@ -35,6 +35,7 @@ __all__ = [
     "default_ppo_config",
     "greedy_map",
     "known_optimum",
+    "leader_compiler",
     "train_leader",
 ]
 
@@ -156,17 +157,10 @@ def train_leader(
     master = jax.random.PRNGKey(seed)
     keys = jax.vmap(lambda s: jax.random.fold_in(master, s))(np.arange(num_seeds))
     cache_dir = None if config.progress else program_cache
-
-    def compiled(fn: Callable[..., Any], args: tuple[Any, ...], name: str, cfg: PPOConfig) -> Any:
-        # What the trainer closes over: its configuration and the setting (the env class is
-        # robustmas's own, covered by the cache's source digest).
-        fingerprint = fingerprint_of(("StackelbergPOMDP", cfg, params))
-        return cached_program(
-            fn, args, name=name, fingerprint=fingerprint, cache_dir=cache_dir
-        ).call
+    compiled = leader_compiler(config, params, cache_dir)
 
     if checkpoint is None:
-        train = compiled(jax.vmap(trainer.train), (keys,), "stackelberg-train", config)
+        train = compiled(jax.vmap(trainer.train), (keys,), "stackelberg-train")
         # Wait with the GIL released: converting a not-yet-ready array with np.asarray holds the
         # GIL while blocking, which deadlocked under pytest's output capture (seen with muSPM).
         out = jax.block_until_ready(train(keys))
@@ -179,21 +173,45 @@ def train_leader(
             Path(checkpoint),
             chunk_updates,
             max_chunks,
-            lambda fn, args, name: compiled(fn, args, name, config),
+            compiled,
             chunk_fn,
         )
         actor, all_params = state.params.actor, state.params
     final_cfg = dataclasses.replace(config, eval_episodes=final_episodes)
     evaluator = PPO(final_cfg, env, params)
     eval_keys = jax.vmap(lambda k: jax.random.fold_in(k, 10**6))(keys)
-    evaluate = compiled(
-        jax.vmap(evaluator.evaluate), (actor, eval_keys), "stackelberg-evaluate", final_cfg
+    evaluate = leader_compiler(final_cfg, params, cache_dir)(
+        jax.vmap(evaluator.evaluate), (actor, eval_keys), "stackelberg-evaluate"
     )
     per_seed = np.asarray(jax.block_until_ready(evaluate(actor, eval_keys)))
     evals = metrics["eval_return"]
     mask = ~np.isnan(evals[0])
     steps = (metrics["update"][0][mask] * config.batch_size).astype(np.int64)
     return LeaderResult(per_seed, steps, evals[:, mask], all_params, config, metrics)
+
+
+Compiler = Callable[[Callable[..., Any], tuple[Any, ...], str], Callable[..., Any]]
+"""``(fn, example_args, name) -> compiled fn``."""
+
+
+def leader_compiler(
+    config: PPOConfig, params: StackelbergParams, cache_dir: str | Path | None
+) -> Compiler:
+    """Compile functions of a Stackelberg PPO trainer through the program cache.
+
+    The returned ``compiled(fn, example_args, name)`` fingerprints what such a trainer closes
+    over: its configuration and the setting (the env class is robustmas's own, covered by the
+    cache's source digest). ``name`` must name any other closed-over value (e.g. a chunk
+    length). ``cache_dir=None`` compiles as usual.
+    """
+    fingerprint = fingerprint_of(("StackelbergPOMDP", config, params))
+
+    def compiled(fn: Callable[..., Any], args: tuple[Any, ...], name: str) -> Callable[..., Any]:
+        return cached_program(
+            fn, args, name=name, fingerprint=fingerprint, cache_dir=cache_dir
+        ).call
+
+    return compiled
 
 
 class TrainingInterrupted(RuntimeError):
@@ -206,7 +224,7 @@ def _train_in_chunks(
     path: Path,
     chunk_updates: int,
     max_chunks: int | None,
-    compiled: Callable[[Callable[..., Any], tuple[Any, ...], str], Callable[..., Any]],
+    compiled: Compiler,
     chunk_fn: Callable[[int], None] | None = None,
 ) -> tuple[Any, dict[str, np.ndarray]]:
     from robustmas.rl.checkpoint import load_checkpoint, save_checkpoint
