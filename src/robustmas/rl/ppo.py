@@ -976,30 +976,69 @@ class PPO:
         return returns.mean(axis=0) if self.multi_agent else returns.mean()[None]
 
     def update_chunk(
-        self, runner_state: RunnerState, num_updates: int
+        self, runner_state: RunnerState, num_updates: int, active: ArrayLike | None = None
     ) -> tuple[RunnerState, dict[str, jax.Array]]:
         """Run ``num_updates`` PPO updates (rollout + optimisation each).
 
         Args:
             runner_state: state from :meth:`init`, a previous chunk or a checkpoint.
             num_updates: number of updates (static under ``jit``).
+            active: run only the first ``active`` of them (an int or a traced scalar); the rest
+                leave the state untouched and report padding (``update`` 0, floats NaN).  A
+                non-static ``active`` lets one compiled program of ``num_updates`` serve every
+                chunk of a run, the shorter last one included; the updates that do run are the
+                same computations as without it.  Default: all.
 
         Returns:
             ``(runner_state, metrics)`` with metrics of shape ``(num_updates,)`` each
             (``(num_updates, num_agents)`` for :data:`AGENT_METRIC_NAMES`).
 
+        Every ``config.eval_every`` updates a greedy evaluation fills ``eval_return`` (NaN
+        elsewhere).  When ``num_updates`` is no multiple of ``eval_every``, the updates are
+        scanned in whole blocks with the last one masked, so the program holds one copy of the
+        update (a separate scan for the remainder would double XLA's compile time).
         """
         num_updates = int(num_updates)
         if num_updates < 0:
             raise ValueError(f"num_updates must be >= 0, got {num_updates}")
+        if num_updates == 0:
+            return runner_state, self._empty_metrics()
         every = self.config.eval_every
         n = self.num_agents
-        pieces: list[dict[str, jax.Array]] = []
+        if active is None and (every == 0 or num_updates % every == 0):
+            limit = None  # every update runs: no masking at all
+        else:
+            limit = num_updates if active is None else jnp.minimum(active, num_updates)
 
-        def block(runner: RunnerState, _: None) -> tuple[RunnerState, dict[str, jax.Array]]:
-            runner, metrics = jax.lax.scan(self._update, runner, None, every)
+        def updates(runner: RunnerState, first: Any, count: int) -> Any:
+            """Updates at chunk positions ``first, ..., first + count - 1``."""
+            if limit is None:
+                return jax.lax.scan(self._update, runner, None, count)
+
+            def masked(runner: RunnerState, i: jax.Array) -> Any:
+                return jax.lax.cond(i < limit, self._update, self._skipped_update, runner, None)
+
+            return jax.lax.scan(masked, runner, first + jnp.arange(count))
+
+        if every == 0:
+            runner_state, metrics = updates(runner_state, 0, num_updates)
+            metrics["eval_return"] = jnp.full((num_updates,), jnp.nan)
+            if self.multi_agent:
+                metrics["agent_eval_return"] = jnp.full((num_updates, n), jnp.nan)
+            return runner_state, {k: metrics[k] for k in self.metric_names}
+
+        def evaluate(runner: RunnerState) -> jax.Array:
             eval_key = jax.random.fold_in(runner.eval_key, runner.update_step)
-            returns = self._eval_returns(runner.params.actor, eval_key, runner.env_params)
+            return self._eval_returns(runner.params.actor, eval_key, runner.env_params)
+
+        def block(runner: RunnerState, b: jax.Array) -> tuple[RunnerState, dict[str, jax.Array]]:
+            runner, metrics = updates(runner, b * every, every)
+            if limit is None:
+                returns = evaluate(runner)
+            else:  # a block cut short by the mask has no evaluation, like a remainder
+                shape = jax.eval_shape(evaluate, runner)
+                nan = lambda _: jnp.full(shape.shape, jnp.nan, shape.dtype)  # noqa: E731
+                returns = jax.lax.cond((b + 1) * every <= limit, evaluate, nan, runner)
             metrics["eval_return"] = jnp.full((every,), jnp.nan).at[-1].set(returns.mean())
             if self.multi_agent:
                 metrics["agent_eval_return"] = (
@@ -1007,26 +1046,29 @@ class PPO:
                 )
             return runner, metrics
 
-        num_blocks, rest = divmod(num_updates, every) if every > 0 else (0, num_updates)
-        if num_blocks:
-            runner_state, metrics = jax.lax.scan(block, runner_state, None, num_blocks)
-            pieces.append({k: v.reshape((-1, *v.shape[2:])) for k, v in metrics.items()})
-        if rest:
-            runner_state, metrics = jax.lax.scan(self._update, runner_state, None, rest)
-            metrics["eval_return"] = jnp.full((rest,), jnp.nan)
-            if self.multi_agent:
-                metrics["agent_eval_return"] = jnp.full((rest, n), jnp.nan)
-            pieces.append(metrics)
-        if not pieces:
-            empty = {name: jnp.zeros((0,), jnp.float32) for name in METRIC_NAMES}
-            empty["update"] = empty["update"].astype(jnp.int32)
-            empty["episodes"] = empty["episodes"].astype(jnp.int32)
-            if self.multi_agent:
-                for name in AGENT_METRIC_NAMES:
-                    empty[name] = jnp.zeros((0, n), jnp.float32)
-            return runner_state, empty
-        merged = {k: jnp.concatenate([p[k] for p in pieces]) for k in self.metric_names}
-        return runner_state, merged
+        num_blocks = -(-num_updates // every)
+        runner_state, metrics = jax.lax.scan(block, runner_state, jnp.arange(num_blocks))
+        merged = {k: metrics[k].reshape((-1, *metrics[k].shape[2:])) for k in self.metric_names}
+        return runner_state, {k: v[:num_updates] for k, v in merged.items()}
+
+    def _skipped_update(
+        self, runner: RunnerState, _: None
+    ) -> tuple[RunnerState, dict[str, jax.Array]]:
+        """What a masked update returns: the state unchanged, padding metrics."""
+        shapes = jax.eval_shape(self._update, runner, None)[1]
+        pad = lambda s: jnp.full(  # noqa: E731
+            s.shape, 0 if jnp.issubdtype(s.dtype, jnp.integer) else jnp.nan, s.dtype
+        )
+        return runner, {k: pad(s) for k, s in shapes.items()}
+
+    def _empty_metrics(self) -> dict[str, jax.Array]:
+        empty = {name: jnp.zeros((0,), jnp.float32) for name in METRIC_NAMES}
+        empty["update"] = empty["update"].astype(jnp.int32)
+        empty["episodes"] = empty["episodes"].astype(jnp.int32)
+        if self.multi_agent:
+            for name in AGENT_METRIC_NAMES:
+                empty[name] = jnp.zeros((0, self.num_agents), jnp.float32)
+        return empty
 
     def train(
         self,

@@ -230,8 +230,10 @@ def _train_in_chunks(
     from robustmas.rl.checkpoint import load_checkpoint, save_checkpoint
 
     config = trainer.config
-    every = config.eval_every
-    chunk = -(-chunk_updates // every) * every
+    every = max(config.eval_every, 1)
+    # One program for every chunk, the shorter last one included (its tail is masked, see
+    # ``PPO.update_chunk(active=...)``): a second chunk length would mean a second compile.
+    chunk = min(-(-chunk_updates // every), -(-config.num_updates // every)) * every
     metrics_path = path.with_suffix(".metrics.npz")
     if path.exists():
         target = jax.eval_shape(jax.vmap(trainer.init), keys)
@@ -241,17 +243,17 @@ def _train_in_chunks(
     else:
         state = compiled(jax.vmap(trainer.init), (keys,), "stackelberg-init")(keys)
         metrics = {}
-    programs: dict[int, Callable[[Any], Any]] = {}
+    update_fn = jax.vmap(lambda s, active: trainer.update_chunk(s, chunk, active), (0, None))
+    program: Callable[..., Any] | None = None
     chunks = 0
     while (done := int(np.asarray(state.update_step).reshape(-1)[0])) < config.num_updates:
-        n = min(chunk, config.num_updates - done)
-        if n not in programs:
-            update_fn = jax.vmap(lambda s, n=n: trainer.update_chunk(s, n))
-            programs[n] = compiled(update_fn, (state,), f"stackelberg-chunk{n}")
-        state, new = jax.block_until_ready(programs[n](state))
+        n = np.int32(min(chunk, config.num_updates - done))
+        if program is None:
+            program = compiled(update_fn, (state, n), f"stackelberg-chunk{chunk}")
+        state, new = jax.block_until_ready(program(state, n))
         for k, v in new.items():
-            v = np.asarray(v)
-            metrics[k] = np.concatenate([metrics[k], v], axis=-1) if k in metrics else v
+            v = np.asarray(v)[:, :n]  # (seeds, updates): drop the masked tail
+            metrics[k] = np.concatenate([metrics[k], v], axis=1) if k in metrics else v
         path.parent.mkdir(parents=True, exist_ok=True)
         save_checkpoint(path, state, config, metadata={"seeds": int(keys.shape[0])})
         np.savez(metrics_path, **metrics)
