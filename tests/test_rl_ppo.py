@@ -357,3 +357,66 @@ def test_frozen_single_agent_does_not_learn():
     assert set(metrics) == set(METRIC_NAMES)  # no per-agent metrics for one agent
     assert trainer.metric_names == METRIC_NAMES
     assert end.carry is None
+
+
+# --------------------------------------------------------------------------- chunking
+
+
+def _equal(a, b) -> None:
+    leaves_a, leaves_b = jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)
+    assert len(leaves_a) == len(leaves_b)
+    for x, y in zip(leaves_a, leaves_b, strict=True):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+def test_chunk_with_remainder_is_one_masked_program():
+    """A chunk of 7 with evaluations every 5 = a chunk of 5 then one of 2 (chunk-relative
+    evaluation schedule), and a traced ``active`` gives the same numbers from a longer program."""
+    config = PPOConfig(**{**BANDIT_CONFIG.to_dict(), "eval_every": 5})
+    trainer = PPO(config, ContextualBandit(num_contexts=3, num_arms=3))
+    start = jax.jit(trainer.init, compiler_options=JIT_OPTS)(jax.random.PRNGKey(5))
+    chunk = jax.jit(trainer.update_chunk, static_argnums=1, compiler_options=JIT_OPTS)
+    whole, metrics = chunk(start, 7)
+    middle, first = chunk(start, 5)
+    end, second = chunk(middle, 2)
+    _equal(whole, end)
+    _equal(metrics, {k: jnp.concatenate([first[k], second[k]]) for k in first})
+    assert np.isnan(metrics["eval_return"]).tolist() == [True] * 4 + [False, True, True]
+    np.testing.assert_array_equal(metrics["update"], np.arange(1, 8))
+
+    masked = jax.jit(
+        lambda s, active: trainer.update_chunk(s, 10, active), compiler_options=JIT_OPTS
+    )
+    short, padded = masked(start, jnp.int32(7))
+    _equal(short, whole)
+    _equal({k: v[:7] for k, v in padded.items()}, metrics)
+    np.testing.assert_array_equal(padded["update"][7:], 0)  # masked tail: padding only
+    assert np.isnan(padded["loss"][7:]).all() and np.isnan(padded["eval_return"][7:]).all()
+    rest, _ = masked(short, jnp.int32(0))  # nothing active: state untouched
+    _equal(rest, short)
+
+    # One copy of the update in the program (a separate remainder scan would double XLA's
+    # compile time): as many loops in a 7-update chunk as in a 5-update one.
+    def loops(n: int) -> int:
+        return jax.jit(trainer.update_chunk, static_argnums=1).lower(start, n).as_text().count(
+            "stablehlo.while"
+        )
+
+    assert loops(7) == loops(5)
+
+
+def test_chunk_without_evaluations_masks_too():
+    config = PPOConfig(**{**BANDIT_CONFIG.to_dict(), "eval_every": 0})
+    trainer = PPO(config, ContextualBandit(num_contexts=3, num_arms=3))
+    start = jax.jit(trainer.init, compiler_options=JIT_OPTS)(jax.random.PRNGKey(6))
+    whole, metrics = jax.jit(trainer.update_chunk, static_argnums=1, compiler_options=JIT_OPTS)(
+        start, 3
+    )
+    masked = jax.jit(lambda s, a: trainer.update_chunk(s, 4, a), compiler_options=JIT_OPTS)
+    short, padded = masked(start, jnp.int32(3))
+    _equal(short, whole)
+    _equal({k: v[:3] for k, v in padded.items()}, metrics)
+    assert np.isnan(metrics["eval_return"]).all()
+    with pytest.raises(ValueError, match="num_updates"):
+        trainer.update_chunk(start, -1)
+    assert trainer.update_chunk(start, 0)[1]["loss"].shape == (0,)
