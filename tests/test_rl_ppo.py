@@ -398,8 +398,11 @@ def test_chunk_with_remainder_is_one_masked_program():
     # One copy of the update in the program (a separate remainder scan would double XLA's
     # compile time): as many loops in a 7-update chunk as in a 5-update one.
     def loops(n: int) -> int:
-        return jax.jit(trainer.update_chunk, static_argnums=1).lower(start, n).as_text().count(
-            "stablehlo.while"
+        return (
+            jax.jit(trainer.update_chunk, static_argnums=1)
+            .lower(start, n)
+            .as_text()
+            .count("stablehlo.while")
         )
 
     assert loops(7) == loops(5)
