@@ -1014,9 +1014,10 @@ class PPO:
             """Updates at chunk positions ``first, ..., first + count - 1``."""
             if limit is None:
                 return jax.lax.scan(self._update, runner, None, count)
+            stop = limit
 
             def masked(runner: RunnerState, i: jax.Array) -> Any:
-                return jax.lax.cond(i < limit, self._update, self._skipped_update, runner, None)
+                return jax.lax.cond(i < stop, self._update, self._skipped_update, runner, None)
 
             return jax.lax.scan(masked, runner, first + jnp.arange(count))
 

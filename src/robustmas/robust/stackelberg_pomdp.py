@@ -247,10 +247,10 @@ def _train_in_chunks(
     program: Callable[..., Any] | None = None
     chunks = 0
     while (done := int(np.asarray(state.update_step).reshape(-1)[0])) < config.num_updates:
-        n = np.int32(min(chunk, config.num_updates - done))
+        n = min(chunk, config.num_updates - done)
         if program is None:
-            program = compiled(update_fn, (state, n), f"stackelberg-chunk{chunk}")
-        state, new = jax.block_until_ready(program(state, n))
+            program = compiled(update_fn, (state, np.int32(n)), f"stackelberg-chunk{chunk}")
+        state, new = jax.block_until_ready(program(state, np.int32(n)))
         for k, v in new.items():
             v = np.asarray(v)[:, :n]  # (seeds, updates): drop the masked tail
             metrics[k] = np.concatenate([metrics[k], v], axis=1) if k in metrics else v
