@@ -14,6 +14,7 @@ import pytest
 from robustmas.rl.ppo import PPOConfig
 from robustmas.rl.program_cache import (
     cached_program,
+    compiler_options,
     default_cache_dir,
     fingerprint_of,
     source_digest,
@@ -37,6 +38,11 @@ def _args() -> tuple[_State, jax.Array]:
     return _State(jnp.arange(6.0).reshape(2, 3) / 6), jax.random.PRNGKey(0)
 
 
+def _jit(fn, *args):
+    """``jax.jit(fn)(*args)`` compiled with robustmas's XLA options, as cached programs are."""
+    return jax.jit(fn).lower(*args).compile(compiler_options() or None)(*args)
+
+
 def test_fingerprint_is_stable_and_sensitive() -> None:
     config = PPOConfig()
     a = fingerprint_of(("env", config, {"table": np.eye(3)}))
@@ -51,7 +57,7 @@ def test_fingerprint_is_stable_and_sensitive() -> None:
 
 def test_miss_then_hit_gives_the_same_numbers_as_jit(tmp_path: Path) -> None:
     args = _args()
-    plain = jax.jit(_step)(*args)
+    plain = _jit(_step, *args)
     first = cached_program(_step, args, name="step", fingerprint="f", cache_dir=tmp_path)
     second = cached_program(_step, args, name="step", fingerprint="f", cache_dir=tmp_path)
     off = cached_program(_step, args, name="step", fingerprint="f", cache_dir=None)
@@ -96,7 +102,7 @@ def test_key_separates_weak_types_and_jax_settings(tmp_path: Path) -> None:
         jax.config.update("jax_threefry_partitionable", not before)  # other random bits
         other = cached_program(_step, args, name="step", fingerprint="f", cache_dir=tmp_path)
         assert other.source == "miss"
-        expected = jax.jit(_step)(*args)[0].x
+        expected = _jit(_step, *args)[0].x
         np.testing.assert_array_equal(np.asarray(other.call(*args)[0].x), np.asarray(expected))
     finally:
         jax.config.update("jax_threefry_partitionable", before)
@@ -152,7 +158,7 @@ def test_unwritable_cache_still_runs(tmp_path: Path, caplog: pytest.LogCaptureFi
     program = cached_program(_step, args, name="step", fingerprint="f", cache_dir=blocker / "c")
     assert program.source == "jit" and "not stored" in program.reason
     assert "cannot write" in caplog.text
-    expected = jax.jit(_step)(*args)[0].x
+    expected = _jit(_step, *args)[0].x
     np.testing.assert_array_equal(np.asarray(program.call(*args)[0].x), np.asarray(expected))
 
 
@@ -198,3 +204,27 @@ def test_cli_cache_info_and_clear(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         "files": 0,
         "bytes": 0,
     }
+
+
+def test_compiler_options(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ROBUSTMAS_XLA_OPT_LEVEL", raising=False)
+    monkeypatch.delenv("XLA_FLAGS", raising=False)
+    assert compiler_options() == {"xla_backend_optimization_level": 1}  # CI and tests: CPU
+    monkeypatch.setenv("ROBUSTMAS_XLA_OPT_LEVEL", "3")
+    assert compiler_options() == {"xla_backend_optimization_level": 3}
+    monkeypatch.setenv("ROBUSTMAS_XLA_OPT_LEVEL", "Default")
+    assert compiler_options() == {}
+    monkeypatch.setenv("ROBUSTMAS_XLA_OPT_LEVEL", "fast")
+    with pytest.raises(ValueError, match="ROBUSTMAS_XLA_OPT_LEVEL='fast': expected 0, 1, 2, 3"):
+        compiler_options()
+    monkeypatch.setenv("ROBUSTMAS_XLA_OPT_LEVEL", "2")
+    monkeypatch.setenv("XLA_FLAGS", "--xla_backend_optimization_level=0")  # the user's flag wins
+    assert compiler_options() == {}
+    monkeypatch.delenv("ROBUSTMAS_XLA_OPT_LEVEL")
+    monkeypatch.delenv("XLA_FLAGS")
+    # The options reach XLA: an unknown one makes the compile fail.
+    import robustmas.rl.program_cache as program_cache
+
+    monkeypatch.setattr(program_cache, "compiler_options", lambda: {"xla_no_such_option": 1})
+    with pytest.raises(Exception, match="xla_no_such_option"):
+        cached_program(_step, _args(), name="step", fingerprint="f", cache_dir=None)
