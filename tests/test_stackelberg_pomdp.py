@@ -139,6 +139,17 @@ def test_cli_train_json_and_store(tmp_path: Path) -> None:
     assert out["run_id"] in listed.stdout
 
 
+def test_cli_names_a_bad_xla_level(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ROBUSTMAS_XLA_OPT_LEVEL", "fast")
+    monkeypatch.setenv("ROBUSTMAS_PROGRAM_CACHE", "off")
+    result = CliRunner().invoke(
+        app,
+        ["stackelberg-pomdp", "train", "escape-v0", "--seeds", "1", "--store", str(tmp_path / "r")],
+    )
+    assert result.exit_code == 2
+    assert "ROBUSTMAS_XLA_OPT_LEVEL='fast': expected 0, 1, 2, 3 or 'default'" in result.stderr
+
+
 def test_cli_train_from_nfg_file(tmp_path: Path) -> None:
     from robustmas.games import library
     from robustmas.games.formats import write_nfg
