@@ -91,9 +91,10 @@ def compiler_options() -> dict[str, Any]:
     """XLA options that robustmas compiles its programs with (:func:`cached_program`).
 
     On the CPU: backend (LLVM) optimisation level 1 instead of XLA's default. Measured on the
-    Stackelberg trainers (``benchmarks/RESULTS.md``, 2026-12-01): the setup of a ten-seed
-    trainer drops by ~40% (11.7-12.6 s -> 7.3-7.7 s) with the same or higher training
-    throughput; level 0 compiles faster still but trains ~2.5x slower.  Results agree with
+    Stackelberg trainers (``benchmarks/compile_profile.py``, ``benchmarks/RESULTS.md``,
+    2026-12-01): a ten-seed trainer's setup takes 20-45% less time and it trains 1.4-1.7x
+    faster; one seed: setup 5-25% less, training speed within the run-to-run spread. Level 0
+    compiles faster still but trains ~2.5x slower.  Results agree with
     XLA's default level to float32 rounding, not bit for bit; every run with the same options is
     deterministic.  ``$ROBUSTMAS_XLA_OPT_LEVEL`` picks another level (``0``-``3``) or
     ``default`` (XLA's own choice); a level set in ``$XLA_FLAGS`` wins over both.
