@@ -306,7 +306,7 @@ def test_checkpointed_run_resumes_exactly(tmp_path: Path) -> None:
 
 def test_last_short_chunk_reuses_the_chunk_program(tmp_path: Path) -> None:
     """23 updates in chunks of 10: one compiled chunk program (its tail masked in the last
-    chunk), and the same numbers as training in one call without checkpoints."""
+    chunk), and the same greedy results as training in one call without checkpoints."""
     params = make_setting("allocation-v0", messages=2, num_rounds=50, num_reward_rounds=5)
     config = default_ppo_config("allocation-v0", total_timesteps=128 * 23, eval_every=5)
     done: list[int] = []
