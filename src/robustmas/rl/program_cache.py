@@ -94,10 +94,10 @@ def compiler_options() -> dict[str, Any]:
     Stackelberg trainers (``benchmarks/compile_profile.py``, ``benchmarks/RESULTS.md``,
     2026-12-01): a ten-seed trainer's setup takes 20-45% less time and it trains 1.4-1.7x
     faster; one seed: setup 5-25% less, training speed within the run-to-run spread. Level 0
-    compiles faster still but trains ~2.5x slower.  Results agree with
-    XLA's default level to float32 rounding, not bit for bit; every run with the same options is
-    deterministic.  ``$ROBUSTMAS_XLA_OPT_LEVEL`` picks another level (``0``-``3``) or
-    ``default`` (XLA's own choice); a level set in ``$XLA_FLAGS`` wins over both.
+    compiles faster still but trains ~2.5x slower.  Results agree with XLA's default level to
+    float32 rounding, not bit for bit; every run with the same options is deterministic.
+    ``$ROBUSTMAS_XLA_OPT_LEVEL`` picks another level (``0``-``3``) or ``default`` (XLA's own
+    choice); a level set in ``$XLA_FLAGS`` wins over both.
     """
     raw = os.environ.get(_OPT_LEVEL_ENV, "").strip().lower()
     if raw not in ("", "default", "0", "1", "2", "3"):
