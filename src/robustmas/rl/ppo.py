@@ -450,6 +450,9 @@ AGENT_METRIC_NAMES: tuple[str, ...] = ("agent_episode_return", "agent_eval_retur
 """Extra metrics of multi-agent runs only, shape ``(num_updates, num_agents)``: the per-agent
 versions of ``episode_return`` and ``eval_return`` (whose agent mean those are)."""
 
+_EVAL_METRICS = ("eval_return", "agent_eval_return")
+"""Metrics that :meth:`PPO.update_chunk` adds (one update's metrics lack them)."""
+
 
 def ppo_loss(
     log_prob: ArrayLike,
@@ -1056,20 +1059,28 @@ class PPO:
         self, runner: RunnerState, _: None
     ) -> tuple[RunnerState, dict[str, jax.Array]]:
         """What a masked update returns: the state unchanged, padding metrics."""
-        shapes = jax.eval_shape(self._update, runner, None)[1]
-        pad = lambda s: jnp.full(  # noqa: E731
-            s.shape, 0 if jnp.issubdtype(s.dtype, jnp.integer) else jnp.nan, s.dtype
-        )
-        return runner, {k: pad(s) for k, s in shapes.items()}
+        pad = self._metric_padding(())
+        return runner, {k: v for k, v in pad.items() if k not in _EVAL_METRICS}
 
     def _empty_metrics(self) -> dict[str, jax.Array]:
-        empty = {name: jnp.zeros((0,), jnp.float32) for name in METRIC_NAMES}
-        empty["update"] = empty["update"].astype(jnp.int32)
-        empty["episodes"] = empty["episodes"].astype(jnp.int32)
+        return self._metric_padding((0,))
+
+    def _metric_padding(self, shape: tuple[int, ...]) -> dict[str, jax.Array]:
+        """Every metric as padding (``update``/``episodes`` 0, the rest NaN), leading ``shape``.
+
+        Built from the names, so a masked update costs no second trace of :meth:`_update`
+        (that took ~0.45 s of an allocation chunk's ~1.3 s trace).
+        """
+        pad = {
+            name: jnp.zeros(shape, jnp.int32)
+            if name in ("update", "episodes")
+            else jnp.full(shape, jnp.nan, jnp.float32)
+            for name in METRIC_NAMES
+        }
         if self.multi_agent:
             for name in AGENT_METRIC_NAMES:
-                empty[name] = jnp.zeros((0, self.num_agents), jnp.float32)
-        return empty
+                pad[name] = jnp.full((*shape, self.num_agents), jnp.nan, jnp.float32)
+        return pad
 
     def train(
         self,
