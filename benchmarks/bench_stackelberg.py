@@ -35,8 +35,9 @@ compilation) is also timed in fresh processes with the CLI's persistent compilat
 with an empty cache and twice with the cache it filled (``--no-warm-cache`` skips this).  The
 "warm cache" ratios replace the in-run setup time by the median warm one: what a user pays on
 the second and later runs of a configuration.  Then the same with robustmas's on-disk program
-cache (:mod:`robustmas.rl.program_cache`, ``train_leader(program_cache=...)``) as well: once to
-fill it and twice warm, which also skips tracing and lowering ("warm caches + programs").
+cache (:mod:`robustmas.compilation.program_cache`, ``train_leader(program_cache=...)``) as
+well: once to fill it and twice warm, which also skips tracing and lowering ("warm caches +
+programs").
 
 The main run uses ``--seed``; ``--spread N`` repeats both learners on the next ``N`` seeds (SB3
 capped at ``--spread-sb3-seconds`` of training, no minimum) for a seed-spread table, because a
@@ -68,12 +69,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from robustmas.compilation.program_cache import default_cache_dir
 from robustmas.envs.core import Box, Discrete, step_autoreset
 from robustmas.envs.stackelberg.pomdp import StackelbergPOMDP, expected_reward
 from robustmas.envs.stackelberg.settings import make_setting
 from robustmas.rl.networks import env_action, greedy_action
 from robustmas.rl.ppo import PPO, PPOConfig
-from robustmas.rl.program_cache import default_cache_dir
 from robustmas.robust.stackelberg_pomdp import leader_compiler
 
 OUT = Path(__file__).resolve().parent / "out" / "stackelberg.json"
@@ -291,7 +292,7 @@ def setup_single(
     """Build the trainer, run the compiled ``init`` and compile ``update_chunk`` for one seed.
 
     Returns ``(greedy_map, state, chunk, timings)``; everything timed here counts as setup.
-    ``cache_dir``: the on-disk program cache (:mod:`robustmas.rl.program_cache`), or none.
+    ``cache_dir``: the on-disk program cache (:mod:`robustmas.compilation.program_cache`), or none.
     """
     start = time.perf_counter()
     trainer = PPO(case.ppo, env, params)
@@ -334,7 +335,7 @@ def probe_setup(case: Case, seeds: list[int]) -> float:
     compilation cache enabled (``ROBUSTMAS_JAX_CACHE`` points at the cache directory) and the
     program cache where ``ROBUSTMAS_PROGRAM_CACHE`` points (``off``: none).
     """
-    from robustmas.cli import enable_compilation_cache
+    from robustmas.compilation.xla import enable_compilation_cache
 
     enable_compilation_cache()
     cache_dir = default_cache_dir()

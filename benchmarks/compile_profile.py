@@ -7,7 +7,7 @@ Uses the exact trainer of ``bench_stackelberg.py`` (``--seeds N``: ``N`` seeds v
 all-seeds protocol).  Each stage is timed separately with JAX's ahead-of-time API
 (``jit(f).trace(...)``, ``.lower()``, ``.compile(...)``), in a fresh process and without a
 persistent cache, so the numbers are those of a first run.  Compilation uses robustmas's XLA
-options (:func:`robustmas.rl.program_cache.compiler_options`: set ``ROBUSTMAS_XLA_OPT_LEVEL`` to
+options (:func:`robustmas.compilation.xla.compiler_options`: set ``ROBUSTMAS_XLA_OPT_LEVEL`` to
 compare levels, or pass ``XLA_FLAGS``).  Tracing and lowering are Python work that no compilation
 cache removes; they bound the warm-cache setup time from below.  After compiling, the chunk runs
 ``C`` more times: ``train_steps_per_s`` is the steady-state training throughput over all seeds.
@@ -24,10 +24,10 @@ from typing import Any
 import jax
 
 from bench_stackelberg import cases
+from robustmas.compilation.xla import compiler_options
 from robustmas.envs.stackelberg.pomdp import StackelbergPOMDP
 from robustmas.envs.stackelberg.settings import make_setting
 from robustmas.rl.ppo import PPO
-from robustmas.rl.program_cache import compiler_options
 
 
 def stages(fn: Any, *args: Any, static_argnums: tuple[int, ...] = ()) -> tuple[Any, dict]:

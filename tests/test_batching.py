@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from robustmas.envs.batching import lockstep_cond
+from robustmas.compilation.lockstep import lockstep_cond
 from robustmas.envs.stackelberg.pomdp import StackelbergPOMDP, expected_reward
 from robustmas.envs.stackelberg.settings import make_setting
 

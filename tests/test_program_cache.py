@@ -11,14 +11,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from robustmas.rl.ppo import PPOConfig
-from robustmas.rl.program_cache import (
+from robustmas.compilation.program_cache import (
     cached_program,
-    compiler_options,
     default_cache_dir,
     fingerprint_of,
     source_digest,
 )
+from robustmas.compilation.xla import compiler_options
+from robustmas.rl.ppo import PPOConfig
 
 
 @jax.tree_util.register_dataclass
@@ -223,7 +223,7 @@ def test_compiler_options(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("ROBUSTMAS_XLA_OPT_LEVEL")
     monkeypatch.delenv("XLA_FLAGS")
     # The options reach XLA: an unknown one makes the compile fail.
-    import robustmas.rl.program_cache as program_cache
+    import robustmas.compilation.program_cache as program_cache
 
     monkeypatch.setattr(program_cache, "compiler_options", lambda: {"xla_no_such_option": 1})
     with pytest.raises(Exception, match="xla_no_such_option"):

@@ -445,30 +445,6 @@ StoreOption = Annotated[str, typer.Option("--store", help="DuckDB file of runs."
 DEFAULT_STORE_PATH = "runs/robustmas.duckdb"
 
 
-def compilation_cache_dir() -> Path | None:
-    """``$ROBUSTMAS_JAX_CACHE`` or ``~/.cache/robustmas/jax`` (``None`` if ``off``)."""
-    import os
-
-    where = os.environ.get("ROBUSTMAS_JAX_CACHE") or str(
-        Path.home() / ".cache" / "robustmas" / "jax"
-    )
-    return None if where.lower() == "off" else Path(where)
-
-
-def enable_compilation_cache() -> None:
-    """Reuse compiled trainers across CLI runs (a repeated 4-seed allocation run: 16.0 s -> 5.4 s).
-
-    Location: :func:`compilation_cache_dir`; ``ROBUSTMAS_JAX_CACHE=off`` disables it.
-    """
-    import jax
-
-    where = compilation_cache_dir()
-    if where is None:
-        return
-    jax.config.update("jax_compilation_cache_dir", str(where))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
-
-
 def _parse_params(items: list[str]) -> dict[str, Any]:
     from robustmas.envs.stackelberg.settings import POMDP_KNOBS, SETTINGS
 
@@ -583,6 +559,8 @@ def spomdp_train(
                     checkpoint=ckpt,
                 )
         env_params = resolve_setting(name, randomized=is_random, **params)
+        from robustmas.compilation.xla import enable_compilation_cache
+
         enable_compilation_cache()
         result = _train_with_progress(
             env_params, config, run_seeds, master, as_json, train_leader, ckpt
@@ -630,12 +608,13 @@ def _train_with_progress(
 ) -> Any:
     """Run ``train_leader`` with a rich progress bar on the terminal (updates x seeds).
 
-    Uses the on-disk program cache (:func:`robustmas.rl.program_cache.default_cache_dir`); with
-    a checkpoint the bar advances per chunk from the host, so the programs stay cacheable.
+    Uses the on-disk program cache
+    (:func:`robustmas.compilation.program_cache.default_cache_dir`); with a checkpoint the bar
+    advances per chunk from the host, so the programs stay cacheable.
     """
     import dataclasses
 
-    from robustmas.rl.program_cache import default_cache_dir
+    from robustmas.compilation.program_cache import default_cache_dir
 
     cache = default_cache_dir()
     common: dict[str, Any] = {"num_seeds": seeds, "seed": seed, "checkpoint": checkpoint}
@@ -665,7 +644,8 @@ app.add_typer(cache_app, name="cache")
 
 
 def _caches() -> dict[str, Path | None]:
-    from robustmas.rl.program_cache import default_cache_dir
+    from robustmas.compilation.program_cache import default_cache_dir
+    from robustmas.compilation.xla import compilation_cache_dir
 
     return {"xla": compilation_cache_dir(), "programs": default_cache_dir()}
 
@@ -685,7 +665,7 @@ def _cache_files(name: str, where: Path | None) -> list[Path]:
     if name == "xla":
         pattern = re.compile(r".+-[0-9a-f]{64}-(cache|atime)$")
         return [p for p in files if pattern.match(p.name)]
-    from robustmas.rl.program_cache import is_cache_record
+    from robustmas.compilation.program_cache import is_cache_record
 
     entry = re.compile(r".+-[0-9a-f]{40}\.json$")
     leftover = re.compile(r"^\..+-[0-9a-f]{40}\.(jaxexport|json)\..+\.tmp$")
@@ -834,6 +814,8 @@ def spomdp_reproduce(
 
         if seeds < 2:
             raise UserError("--seeds: need at least 2 for standard errors")
+        from robustmas.compilation.xla import enable_compilation_cache
+
         enable_compilation_cache()
         reproduce_stackelberg(out, seeds=seeds)
         typer.echo(Path(out, "table.md").read_text())

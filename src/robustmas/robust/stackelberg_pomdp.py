@@ -23,10 +23,10 @@ from typing import Any
 import jax
 import numpy as np
 
+from robustmas.compilation.program_cache import cached_program, fingerprint_of
 from robustmas.envs.stackelberg.pomdp import StackelbergParams, StackelbergPOMDP
 from robustmas.envs.stackelberg.settings import SETTINGS
 from robustmas.rl.ppo import PPO, PPOConfig
-from robustmas.rl.program_cache import cached_program, fingerprint_of
 
 __all__ = [
     "PRESET_PPO",
@@ -135,7 +135,7 @@ def train_leader(
         max_chunks: stop after this many chunks in this call by raising
             :class:`TrainingInterrupted` (as if the process died); for tests of resuming.
         program_cache: directory of the on-disk cache of traced programs
-            (:mod:`robustmas.rl.program_cache`; e.g. ``default_cache_dir()``), which skips
+            (:mod:`robustmas.compilation.program_cache`; e.g. ``default_cache_dir()``), which skips
             tracing and lowering on a repeated run; ``None`` (default) traces as usual.  Not
             used with ``config.progress``, whose host callbacks cannot be stored.  The numbers
             are the same either way.

@@ -43,7 +43,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from robustmas.envs.batching import lockstep_cond
+from robustmas.compilation.lockstep import lockstep_cond
 from robustmas.envs.core import Box, Discrete, Simplex, Space
 
 __all__ = [

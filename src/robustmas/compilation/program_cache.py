@@ -44,10 +44,11 @@ from typing import Any
 import jax
 import numpy as np
 
+from robustmas.compilation.xla import compiler_options
+
 __all__ = [
     "Program",
     "cached_program",
-    "compiler_options",
     "default_cache_dir",
     "fingerprint_of",
     "is_cache_record",
@@ -83,37 +84,6 @@ def default_cache_dir() -> Path | None:
     return None if where.lower() == "off" else Path(where)
 
 
-_OPT_LEVEL_ENV = "ROBUSTMAS_XLA_OPT_LEVEL"
-_CPU_OPT_LEVEL = 1
-
-
-def compiler_options() -> dict[str, Any]:
-    """XLA options that robustmas compiles its programs with (:func:`cached_program`).
-
-    On the CPU: backend (LLVM) optimisation level 1 instead of XLA's default. Measured on the
-    Stackelberg trainers (``benchmarks/compile_profile.py``, ``benchmarks/RESULTS.md``,
-    2026-12-01): a ten-seed trainer's setup takes 20-45% less time and it trains 1.4-1.7x
-    faster; one seed: setup 5-25% less, training speed within the run-to-run spread. Level 0
-    compiles faster still but trains ~2.5x slower.  Results agree with XLA's default level to
-    float32 rounding, not bit for bit; every run with the same options is deterministic.
-    ``$ROBUSTMAS_XLA_OPT_LEVEL`` picks another level (``0``-``3``) or ``default`` (XLA's own
-    choice); a level set in ``$XLA_FLAGS`` wins over both.
-    """
-    raw = os.environ.get(_OPT_LEVEL_ENV, "").strip().lower()
-    if raw not in ("", "default", "0", "1", "2", "3"):
-        raise ValueError(
-            f"{_OPT_LEVEL_ENV}={raw!r}: expected 0, 1, 2, 3 or 'default' "
-            f"(unset it for robustmas's choice, {_CPU_OPT_LEVEL} on the CPU)"
-        )
-    if raw == "default" or "xla_backend_optimization_level" in os.environ.get("XLA_FLAGS", ""):
-        return {}
-    if raw:
-        return {"xla_backend_optimization_level": int(raw)}
-    if jax.default_backend() != "cpu":
-        return {}
-    return {"xla_backend_optimization_level": _CPU_OPT_LEVEL}
-
-
 _SOURCE_DIGEST: str | None = None
 
 
@@ -121,7 +91,7 @@ def source_digest() -> str:
     """SHA-256 over robustmas's ``.py`` files (path and content), computed once per process."""
     global _SOURCE_DIGEST
     if _SOURCE_DIGEST is None:
-        root = Path(__file__).resolve().parents[1]
+        root = Path(__file__).resolve().parents[1]  # src/robustmas
         h = hashlib.sha256()
         for path in sorted(root.rglob("*.py")):
             h.update(path.relative_to(root).as_posix().encode())
