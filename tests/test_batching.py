@@ -64,13 +64,15 @@ def test_rare_branch_skipped_when_no_element_takes_it() -> None:
         return x * 2.0
 
     g = jax.jit(jax.vmap(lambda p, x: lockstep_cond(p, rare, _common, x)))
-    out = g(jnp.zeros(4, bool), jnp.ones(4))
+    # At x = 3 the branches differ (rare 6, common 4), so the values show which one ran.
+    xs = jnp.full(4, 3.0)
+    out = g(jnp.zeros(4, bool), xs)
     jax.block_until_ready(out)
-    np.testing.assert_allclose(out, 2.0)
+    np.testing.assert_allclose(out, 4.0)
     assert calls == []
-    out = g(jnp.array([False, True, False, False]), jnp.ones(4))
+    out = g(jnp.array([False, True, False, False]), xs)
     jax.block_until_ready(out)
-    np.testing.assert_allclose(out, [2.0, 2.0, 2.0, 2.0])
+    np.testing.assert_allclose(out, [4.0, 6.0, 4.0, 4.0])
     assert calls  # ran (once per element of the batched branch)
 
 
