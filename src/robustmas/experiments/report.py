@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["mean_and_stderr", "plot_curves"]
+__all__ = ["mean_and_stderr", "plot_curves", "plot_runs"]
 
 
 def mean_and_stderr(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -56,3 +56,44 @@ def plot_curves(
     fig.savefig(out, dpi=120)
     plt.close(fig)
     return out
+
+
+def plot_runs(
+    store: str | Path,
+    run_ids: Sequence[str],
+    path: str | Path,
+    *,
+    metric: str = "greedy_reward",
+) -> Path:
+    """Plot the training curves of stored runs on one figure; saves a PNG.
+
+    Each line is labelled with the run's setting, learner (MAPPO or PPO) and id; the dashed
+    line is the last known optimum among the runs.
+
+    Args:
+        store: the DuckDB file of runs (:class:`~robustmas.experiments.store.RunStore`).
+        run_ids: the runs to draw.
+        path: where the PNG goes.
+        metric: the series to draw.
+
+    Returns:
+        The written path.
+
+    Raises:
+        KeyError: an unknown run id.
+        ValueError: a run without the ``metric`` series.
+    """
+    from robustmas.experiments.store import RunStore
+
+    curves: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    optimum = None
+    with RunStore(store) as db:
+        for rid in run_ids:
+            info = db.get_run(rid)
+            series = db.metrics(rid).get(metric)
+            if series is None:
+                raise ValueError(f"run {rid} has no {metric} series")
+            critic = info["config"].get("critic", "full")
+            curves[f"{info['setting']} {'MAPPO' if critic == 'full' else 'PPO'} [{rid}]"] = series
+            optimum = (info["final"] or {}).get("optimum", optimum)
+    return plot_curves(curves, path, optimum=optimum)

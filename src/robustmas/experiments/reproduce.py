@@ -2,7 +2,10 @@
 
 :func:`reproduce_stackelberg` trains every setting with MAPPO (centralised critic) and PPO,
 10 seeds each in one vmapped call, and writes ``table.md``, ``results.json`` and one PNG of
-training curves per setting into ``out_dir``.  ``make reproduce-stackelberg`` runs it.
+training curves per setting into ``out_dir``.  Every cell is a
+:class:`~robustmas.experiments.run.RunSpec` (:func:`experiment_spec`) trained by
+:func:`~robustmas.experiments.run.run_job`, like a run of the command line.
+``make reproduce-stackelberg`` runs it.
 """
 
 from __future__ import annotations
@@ -15,17 +18,17 @@ from typing import Any
 
 import numpy as np
 
-from robustmas.envs.stackelberg.settings import make_setting
 from robustmas.experiments.report import plot_curves
-from robustmas.robust.stackelberg_pomdp import (
-    LeaderResult,
-    default_ppo_config,
-    greedy_map,
-    known_optimum,
-    train_leader,
-)
+from robustmas.experiments.run import RunSpec, run_job
+from robustmas.robust.stackelberg_pomdp import LeaderResult, greedy_map, known_optimum
 
-__all__ = ["EXPERIMENTS", "Experiment", "reproduce_stackelberg", "run_experiment"]
+__all__ = [
+    "EXPERIMENTS",
+    "Experiment",
+    "experiment_spec",
+    "reproduce_stackelberg",
+    "run_experiment",
+]
 
 
 @dataclass(frozen=True)
@@ -99,17 +102,52 @@ def steps_to_target(steps: np.ndarray, curves: np.ndarray, target: float | None)
     return int(steps[hit[0]]) if hit.size else None
 
 
+def experiment_spec(
+    exp: Experiment,
+    *,
+    centralized: bool,
+    seeds: int = 10,
+    steps: int | None = None,
+    store: str | Path | None = None,
+) -> RunSpec:
+    """The run spec of one cell of the table: ``exp`` trained with MAPPO or PPO.
+
+    Args:
+        exp: the table row.
+        centralized: MAPPO's centralised critic (``True``) or PPO (``False``).
+        seeds: seeds trained side by side (master seed 0).
+        steps: environment steps per seed (``None``: the preset's).
+        store: record the run in this DuckDB file (``None``: not recorded).  Cells train in one
+            program, without checkpoints.
+    """
+    return RunSpec(
+        exp.setting,
+        exp.params,
+        randomized=exp.randomized,
+        critic="full" if centralized else "none",
+        seeds=seeds,
+        steps=steps,
+        store=store,
+        checkpoints=False,
+    )
+
+
 def run_experiment(
-    exp: Experiment, *, centralized: bool, seeds: int = 10, steps: int | None = None
+    exp: Experiment,
+    *,
+    centralized: bool,
+    seeds: int = 10,
+    steps: int | None = None,
+    store: str | Path | None = None,
 ) -> tuple[LeaderResult, np.ndarray]:
-    """Train one experiment; returns the result and the greedy maps ``(S, K, A)``."""
-    params = make_setting(exp.setting, randomized=exp.randomized, **exp.kwargs())
-    overrides: dict[str, Any] = {"centralized_critic": centralized}
-    if steps is not None:
-        overrides["total_timesteps"] = steps
-    config = default_ppo_config(exp.setting, exp.randomized, **overrides)
-    result = train_leader(params, config, num_seeds=seeds)
-    return result, greedy_map(result, params)
+    """Train one cell (:func:`experiment_spec`); returns the result and the greedy maps.
+
+    The greedy maps (:func:`~robustmas.robust.stackelberg_pomdp.greedy_map`) have shape
+    ``(S, K, A)``.
+    """
+    spec = experiment_spec(exp, centralized=centralized, seeds=seeds, steps=steps, store=store)
+    result = run_job(spec)
+    return result.leader, greedy_map(result.leader, result.run.env_params)
 
 
 def reproduce_stackelberg(
@@ -118,10 +156,12 @@ def reproduce_stackelberg(
     seeds: int = 10,
     experiments: tuple[Experiment, ...] = EXPERIMENTS,
     steps: int | None = None,
+    store: str | Path | None = None,
 ) -> list[dict[str, Any]]:
     """Run every experiment with MAPPO and PPO; write the table, JSON and plots; return rows.
 
-    ``steps`` overrides every preset's training length (``None``: the presets' own).
+    ``steps`` overrides every preset's training length (``None``: the presets' own); with a
+    ``store`` every cell is also recorded there as a run (:func:`experiment_spec`).
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -136,7 +176,9 @@ def reproduce_stackelberg(
             "target": exp.target,
         }
         for label, centralized in (("MAPPO", True), ("PPO", False)):
-            result, maps = run_experiment(exp, centralized=centralized, seeds=seeds, steps=steps)
+            result, maps = run_experiment(
+                exp, centralized=centralized, seeds=seeds, steps=steps, store=store
+            )
             curves[label] = (result.steps, result.curves)
             row[label] = {
                 "final_reward": result.final_reward,
