@@ -239,6 +239,9 @@ HEAD = 'NFG 1 R "t" { "a" "b" } { 3 2 }\n""\n'
         ('NFG 1 R "t" { "a" }\n{ { "x" } }\n{ { "" 1 }\n', r"line 3: expected '\{' opening an"),
         ('NFG 1 R "t" { "a" }\n{ { "x" } }\n{ { "" one } }\n1', r"line 3: expected payoff 1 of"),
         ('NFG 1 R "t" { "a" } { 1 } 1e999', r"line 1: .*out of the float64 range"),
+        ('NFG 1 R "t" { "a" } { 1 } ' + "9" * 5000 + "/7", r"line 1: .*has more than \d+ digits"),
+        ('NFG 1 R "t" { "a" } { ' + "9" * 5000 + " }", r"line 1: the strategy count.*digits"),
+        ('NFG 1 R "t" { "a" } { 1 } ' + "x" * 5000, r"got 'x{27}\.\.\.'$"),
         ("", r"line 1: expected header 'NFG 1 R', got end of file"),
         ('NFG 1 R "t" { "a" }\n{ 2 }\n\n', r"line 2: expected 2 payoffs.*got 0"),
     ],
@@ -384,6 +387,14 @@ def test_json_minimal_document_uses_defaults() -> None:
     np.testing.assert_array_equal(game.payoffs, [[1.0, 2.0]])
 
 
+def _nest(depth: int) -> list:
+    """``[[...[1.0]...]]`` with ``depth`` levels of lists."""
+    out: list = [1.0]
+    for _ in range(depth - 1):
+        out = [out]
+    return out
+
+
 def _doc(**fields: object) -> dict:
     base: dict = {"format": "robustmas-game", "version": 1, "type": "normal_form"}
     base.update(fields)
@@ -397,6 +408,11 @@ def _doc(**fields: object) -> dict:
         (_doc(version=2, payoffs=[[1]]), r"field 'version'"),
         (_doc(version=True, payoffs=[[1]]), r"field 'version'"),
         (_doc(type="tree", payoffs=[[1]]), r"field 'type'"),
+        # Unhashable values where a name belongs (these once raised TypeError).
+        (_doc(type=["normal_form"], payoffs=[[1]]), r"field 'type': expected one of .*got \["),
+        (_doc(type={"a": 1}, payoffs=[[1]]), r"field 'type': expected one of .*got \{"),
+        ({1: 2, "format": "robustmas-game"}, r"field 1: field names must be strings"),
+        (_doc(payoffs=_nest(40)), r"field 'payoffs': lists nested more than 32 deep"),
         (_doc(), r"field 'payoffs': missing"),
         (_doc(payoffs=[[1]], extra=3), r"field 'extra': unknown"),
         (_doc(payoffs=[[1, "2"]]), r"field 'payoffs': expected a number at payoffs\[0\]\[1\]"),
@@ -428,6 +444,13 @@ def test_load_json_reports_bad_json(tmp_path: Path) -> None:
         load_json(path)
     path.write_text(json.dumps(_doc(payoffs=[[1, "x"]])))
     with pytest.raises(FormatError, match=r"broken\.json: field 'payoffs'"):
+        load_json(path)
+    # Beyond what the JSON decoder itself accepts: a huge integer, deep nesting.
+    path.write_text('{"format": "robustmas-game", "version": 1, "payoffs": [[' + "9" * 5000 + "]]}")
+    with pytest.raises(FormatError, match=r"broken\.json: invalid JSON: an integer with more"):
+        load_json(path)
+    path.write_text('{"payoffs": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    with pytest.raises(FormatError, match=r"broken\.json: invalid JSON: .*nested too deeply"):
         load_json(path)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,13 +22,24 @@ from robustmas.games.congestion import LinearCongestionGame
 from robustmas.games.formats.base import AnyGame, FormatError, read_text
 from robustmas.games.normal_form import NormalFormGame, PrincipalGame
 
-__all__ = ["JSON_FORMAT", "JSON_VERSION", "from_json", "load_json", "save_json", "to_json"]
+__all__ = [
+    "JSON_FORMAT",
+    "JSON_VERSION",
+    "MAX_ARRAY_DEPTH",
+    "from_json",
+    "load_json",
+    "save_json",
+    "to_json",
+]
 
 JSON_FORMAT = "robustmas-game"
 """Value of the ``"format"`` field of a JSON game."""
 
 JSON_VERSION = 1
 """Value of the ``"version"`` field written by :func:`to_json`."""
+
+MAX_ARRAY_DEPTH = 32
+"""Deepest nesting of lists accepted for one array (one level per axis; NumPy's limit)."""
 
 
 def _nested(array: np.ndarray) -> Any:
@@ -95,13 +107,24 @@ def to_json(game: AnyGame) -> dict[str, Any]:
     raise TypeError(f"to_json: unsupported game type {type(game).__name__}")
 
 
+def _short(value: Any, limit: int = 40) -> str:
+    """``repr(value)``, cut to about ``limit`` characters for error messages."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _numeric_array(value: Any, field: str) -> np.ndarray:
     """A rectangular nested list of JSON numbers (not booleans) as a float64 array."""
     flat: list[float] = []
 
-    def walk(v: Any, where: str) -> tuple[int, ...]:
+    def walk(v: Any, where: str, depth: int) -> tuple[int, ...]:
         if isinstance(v, list):
-            shapes = [walk(x, f"{where}[{j}]") for j, x in enumerate(v)]
+            if depth >= MAX_ARRAY_DEPTH:
+                raise FormatError(
+                    f"field {field!r}: lists nested more than {MAX_ARRAY_DEPTH} deep at {where}; "
+                    "expected an array with one level of lists per axis"
+                )
+            shapes = [walk(x, f"{where}[{j}]", depth + 1) for j, x in enumerate(v)]
             if not shapes:
                 return (0,)
             for j, s in enumerate(shapes):
@@ -113,7 +136,7 @@ def _numeric_array(value: Any, field: str) -> np.ndarray:
             return (len(v), *shapes[0])
         if isinstance(v, bool) or not isinstance(v, int | float):
             raise FormatError(
-                f"field {field!r}: expected a number at {where}, got {type(v).__name__} {v!r}"
+                f"field {field!r}: expected a number at {where}, got {type(v).__name__} {_short(v)}"
             )
         try:
             flat.append(float(v))
@@ -121,7 +144,7 @@ def _numeric_array(value: Any, field: str) -> np.ndarray:
             raise FormatError(f"field {field!r}: number at {where} is too large") from None
         return ()
 
-    shape = walk(value, field)
+    shape = walk(value, field, 0)
     return np.asarray(flat, dtype=np.float64).reshape(shape)
 
 
@@ -189,16 +212,24 @@ def from_json(data: dict[str, Any]) -> AnyGame:
     """
     if not isinstance(data, dict):
         raise FormatError(f"expected a JSON object (dict), got {type(data).__name__}")
+    for key in data:
+        if not isinstance(key, str):
+            raise FormatError(f"field {_short(key)}: field names must be strings")
     if data.get("format") != JSON_FORMAT:
-        raise FormatError(f"field 'format': expected {JSON_FORMAT!r}, got {data.get('format')!r}")
+        raise FormatError(
+            f"field 'format': expected {JSON_FORMAT!r}, got {_short(data.get('format'))}"
+        )
     version = data.get("version")
     if isinstance(version, bool) or version != JSON_VERSION:
         raise FormatError(
-            f"field 'version': this reader supports version {JSON_VERSION}, got {version!r}"
+            f"field 'version': this reader supports version {JSON_VERSION}, got {_short(version)}"
         )
     kind = data.get("type")
-    if kind not in _FIELDS:
-        raise FormatError(f"field 'type': expected one of {sorted(_FIELDS)}, got {kind!r}")
+    # A list or object here is unhashable: test the type before looking it up.
+    if not isinstance(kind, str) or kind not in _FIELDS:
+        raise FormatError(
+            f"field 'type': expected one of {sorted(_FIELDS)} (a string), got {_short(kind)}"
+        )
     required, optional = _FIELDS[kind]
     missing = sorted(required - set(data))
     if missing:
@@ -296,6 +327,18 @@ def load_json(path: str | os.PathLike[str]) -> AnyGame:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise FormatError(f"invalid JSON: {exc.msg}", line=exc.lineno, source=source) from None
+    except ValueError:  # an integer literal beyond Python's digit limit
+        raise FormatError(
+            f"invalid JSON: an integer with more than {sys.get_int_max_str_digits()} digits; "
+            "numbers must be finite float64 values",
+            source=source,
+        ) from None
+    except RecursionError:
+        raise FormatError(
+            "invalid JSON: lists or objects nested too deeply; expected arrays with one level "
+            f"of lists per axis (at most {MAX_ARRAY_DEPTH})",
+            source=source,
+        ) from None
     try:
         return from_json(data)
     except FormatError as exc:

@@ -19,6 +19,7 @@ import json
 import math
 import os
 import re
+import sys
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Literal
@@ -39,9 +40,13 @@ class _Token:
 
     def describe(self) -> str:
         if self.kind == "string":
-            text = self.text if len(self.text) <= 30 else self.text[:27] + "..."
-            return f"string {json.dumps(text)}"
-        return repr(self.text)
+            return f"string {json.dumps(_shorten(self.text))}"
+        return repr(_shorten(self.text))
+
+
+def _shorten(text: str) -> str:
+    """``text`` cut to 30 characters for error messages."""
+    return text if len(text) <= 30 else text[:27] + "..."
 
 
 _DELIMITERS = frozenset('{},"')
@@ -139,9 +144,17 @@ class _Parser:
         if _DECIMAL.fullmatch(text):
             value = float(text)
         elif m := _RATIONAL.fullmatch(text):
+            if max(len(m.group(1)), len(m.group(2))) > sys.get_int_max_str_digits():
+                raise self.error(
+                    f"{what}: rational {_shorten(text)!r} has more than "
+                    f"{sys.get_int_max_str_digits()} digits; write a decimal such as 1.5e300",
+                    tok.line,
+                )
             den = int(m.group(2))
             if den == 0:
-                raise self.error(f"{what}: zero denominator in rational {text!r}", tok.line)
+                raise self.error(
+                    f"{what}: zero denominator in rational {_shorten(text)!r}", tok.line
+                )
             try:
                 value = float(Fraction(int(m.group(1)), den))
             except OverflowError:
@@ -152,12 +165,17 @@ class _Parser:
                 tok.line,
             )
         if not math.isfinite(value):
-            raise self.error(f"{what}: {text!r} is out of the float64 range", tok.line)
+            raise self.error(f"{what}: {_shorten(text)!r} is out of the float64 range", tok.line)
         return value
 
     def integer(self, tok: _Token, what: str) -> int:
         if tok.kind != "word" or not _INTEGER.fullmatch(tok.text):
             raise self.error(f"expected {what} (an integer), got {tok.describe()}", tok.line)
+        if len(tok.text) > sys.get_int_max_str_digits():
+            raise self.error(
+                f"{what}: {tok.describe()} has more than {sys.get_int_max_str_digits()} digits",
+                tok.line,
+            )
         return int(tok.text)
 
     # -- sections --------------------------------------------------------------------------
