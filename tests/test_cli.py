@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from robustmas.cli import app
 from robustmas.equilibria import lp
-from robustmas.games import NormalFormGame, library
+from robustmas.games import NormalFormGame, PrincipalGame, library
 from robustmas.games.formats import write_nfg
 
 runner = CliRunner()
@@ -114,3 +114,103 @@ def test_malformed_nfg_reports_line(tmp_path: Path) -> None:
     result = runner.invoke(app, ["cce", str(path)])
     assert result.exit_code == 2
     assert "line" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["cce", "samuelson-v0", "-e", "-1"],
+        ["cce", "rps-v0", "-e", "0.1,-0.1"],
+        ["sweep", "rps-v0", "--epsilons=0,-0.5"],
+    ],
+)
+def test_negative_epsilon_is_refused_without_the_flag(args: list[str]) -> None:
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    assert "must be >= 0" in result.stderr and "--allow-negative-epsilon" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "robust choice" not in result.stdout
+
+
+def test_negative_epsilon_needs_the_lp() -> None:
+    args = ["cce", "rps-v0", "-e", "-0.1", "--allow-negative-epsilon", "--method", "lagrangian"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2 and "--method lp" in result.stderr
+
+
+def test_flag_is_documented() -> None:
+    for command in ("cce", "sweep"):
+        result = runner.invoke(app, [command, "--help"], env={"COLUMNS": "200"})
+        assert "--allow-negative-epsilon" in result.stdout
+        assert "LOSES at least |eps|" in result.stdout
+
+
+def test_no_cce_at_all_gives_no_choice_and_status_1() -> None:
+    args = ["cce", "samuelson-v0", "-e", "-1", "--allow-negative-epsilon"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1
+    assert not any(line.startswith("robust choice") for line in result.stdout.splitlines())
+    assert "no eps-CCE exists for any principal action at eps -1" in result.stdout
+    out = json.loads(runner.invoke(app, [*args, "--json"]).stdout)
+    assert out["status"] == "infeasible" and out["principal_action"] is None
+    assert out["per_action"] == {"T": None, "B": None} and out["excluded"] == ["T", "B"]
+
+
+def test_actions_without_a_cce_are_excluded_from_the_choice() -> None:
+    """At eps = -0.1 only tau = 0 of the design game has an eps-CCE; it is the choice."""
+    game = library.make("matrix-design-v0")
+    assert isinstance(game, PrincipalGame)
+    feasible = [lp.worst_case_cce(game.fixed(a), -0.1).ok for a in range(11)]
+    assert feasible == [True] + [False] * 10
+    args = ["cce", "matrix-design-v0", "-e", "-0.1", "--allow-negative-epsilon"]
+    text = runner.invoke(app, args)
+    assert text.exit_code == 0
+    assert "robust choice: tau=0 (excluded, no eps-CCE: tau=1, tau=2," in text.stdout
+    out = _json([*args, "--json"])
+    assert out["principal_action"] == "tau=0" and len(out["excluded"]) == 10
+    assert out["value"] == pytest.approx(lp.worst_case_cce(game.fixed(0), -0.1).value)
+    assert max(out["regrets"]) <= -0.1 + 1e-9
+
+
+def test_infeasible_followers_game_exits_1() -> None:
+    result = runner.invoke(app, ["cce", "rps-v0", "-e", "-0.1", "--allow-negative-epsilon"])
+    assert result.exit_code == 1
+    assert "no eps-CCE exists at eps -0.1, -0.1" in result.stdout
+    out = runner.invoke(app, ["cce", "rps-v0", "-e", "-0.1", "--allow-negative-epsilon", "--json"])
+    assert out.exit_code == 1 and json.loads(out.stdout)["value"] is None
+
+
+def test_sweep_marks_rows_without_a_cce() -> None:
+    args = ["sweep", "rps-v0", "--epsilons=-1,0", "--allow-negative-epsilon"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0
+    assert "no eps-CCE (infeasible)" in result.stdout
+    rows = json.loads(runner.invoke(app, [*args, "--json"]).stdout)["rows"]
+    assert rows[0]["worst"] is None and rows[0]["status"] == "infeasible"
+    assert rows[1]["worst"] == pytest.approx(0.0)
+    none = runner.invoke(app, ["sweep", "rps-v0", "--epsilons=-1", "--allow-negative-epsilon"])
+    assert none.exit_code == 1 and "no eps-CCE exists at any eps" in none.stdout
+
+
+def test_unknown_run_is_one_line(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["runs", "show", "nope", "--store", str(tmp_path / "r.duckdb")])
+    assert result.exit_code == 2
+    assert result.stderr.strip().startswith("error: run 'nope' not found")
+
+
+@pytest.mark.parametrize(
+    ("module", "args", "needle"),
+    [
+        ("robustmas", ["stackelberg-pomdp", "list"], "maintain-v0"),
+        ("robustmas.cli", ["games", "list"], "samuelson-v0"),
+    ],
+)
+def test_python_dash_m(module: str, args: list[str], needle: str) -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", module, *args], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert needle in done.stdout

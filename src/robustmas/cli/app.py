@@ -1,0 +1,41 @@
+"""The ``robustmas`` typer application, assembled from one module per command group.
+
+``cce``, ``sweep`` and ``stackelberg`` (:mod:`robustmas.cli.cce`), ``games``
+(:mod:`robustmas.cli.games`), ``stackelberg-pomdp`` (:mod:`robustmas.cli.stackelberg_pomdp`),
+``runs`` (:mod:`robustmas.cli.runs`) and ``cache`` (:mod:`robustmas.cli.cache`).  Commands
+parse their arguments, call the library and print; bad input exits with status 2 and one line
+on stderr.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+import typer
+
+from robustmas.cli import cache, cce, games, runs, stackelberg_pomdp
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Worst-case equilibria and robust commitments for principals facing strategic agents.",
+)
+app.command("cce")(cce.cce)
+app.command("sweep")(cce.sweep)
+app.command("stackelberg")(cce.stackelberg)
+app.add_typer(games.app, name="games")
+app.add_typer(stackelberg_pomdp.app, name="stackelberg-pomdp")
+app.add_typer(runs.app, name="runs")
+app.add_typer(cache.app, name="cache")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the ``robustmas`` console script (and of ``python -m robustmas``)."""
+    app(args=list(argv) if argv is not None else sys.argv[1:], prog_name="robustmas")
+
+
+if __name__ == "__main__":
+    main()
