@@ -19,7 +19,13 @@ Algorithms and sources:
 * :func:`bayesian_hedge` -- Algorithm 1 ("Iterative No Regret Dynamics", after Hartline et al.,
   2015) of the Stackelberg POMDP paper with one Hedge learner per (player, type); its empirical
   distribution converges to a Bayesian coarse correlated equilibrium for any, possibly
-  correlated, prior (the paper's Proposition 3.1).
+  correlated, prior (the paper's Proposition 3.1).  One round of it is the kernel
+  :func:`bayesian_hedge_round` (:func:`sample_profile` then :func:`bayesian_hedge_update`), which
+  the followers of the Stackelberg POMDP environment
+  (:func:`robustmas.envs.stackelberg.pomdp.run_dynamics`) run as well: both are this one code.
+  Its learners' log-weights are one padded array ``(n, T_max, M_max)`` (row ``[i, t]`` for
+  player ``i`` of type ``t``), and it reads payoffs ``u_i(t, a)`` of the whole type profile, so
+  interdependent values (muSPM) and private values (a ``BayesianGame``) go through it alike.
 
 Hedge and regret matching have two modes.  Without a ``key`` (expected mode) every player is
 fed the full expected payoff vector ``u_i(., x_{-i})`` against the others' current mixed
@@ -48,11 +54,15 @@ __all__ = [
     "BayesianNoRegretResult",
     "NoRegretResult",
     "bayesian_hedge",
+    "bayesian_hedge_round",
+    "bayesian_hedge_update",
     "cce_regrets_jax",
     "hedge",
     "hedge_numpy",
     "hedge_step_size",
     "regret_matching",
+    "sample_profile",
+    "type_strategies",
 ]
 
 
@@ -437,6 +447,129 @@ def _bayesian_regrets(
     return tuple(out)
 
 
+def type_strategies(logits: jax.Array, num_actions: Sequence[int]) -> jax.Array:
+    """Mixed strategy of every (player, type) from padded log-weights.
+
+    Args:
+        logits: log-weights, shape ``(n, T_max, M_max)``: row ``logits[i, t]`` belongs to
+            player ``i`` of type ``t``; entries past player ``i``'s ``num_actions[i]`` actions
+            (and rows past its number of types) are padding.
+        num_actions: actions ``(M_1, ..., M_n)`` per player.
+
+    Returns:
+        Shape ``(n, T_max, M_max)``: ``softmax`` of each row over the player's own actions,
+        0 on padded actions.
+
+    """
+    m_max = logits.shape[-1]
+    mask = jnp.stack([jnp.arange(m_max) < m for m in num_actions])[:, None, :]
+    return jax.nn.softmax(jnp.where(mask, logits, -jnp.inf), axis=-1)
+
+
+def sample_profile(
+    key: jax.Array, logits: jax.Array, log_prior: jax.Array, num_actions: Sequence[int]
+) -> tuple[tuple[jax.Array, ...], tuple[jax.Array, ...]]:
+    """Draw a type profile from the prior and every player's action from its type's strategy.
+
+    One draw of Algorithm 1 of the Stackelberg POMDP paper (Brero et al.): ``t ~ prior``, then
+    ``a_i ~ softmax(logits[i, t_i])`` independently.
+
+    Args:
+        key: PRNG key (split once for the types and once per player).
+        logits: padded log-weights ``(n, T_max, M_max)`` (see :func:`type_strategies`).
+        log_prior: log of the joint type prior, shape ``(T_1, ..., T_n)`` (``-inf`` for type
+            profiles of probability zero, which are then never drawn).
+        num_actions: actions ``(M_1, ..., M_n)`` per player.
+
+    Returns:
+        ``(t, a)``: the types ``(t_1, ..., t_n)`` and actions ``(a_1, ..., a_n)``, int scalars.
+
+    """
+    n = len(num_actions)
+    k_type, k_act = jax.random.split(key)
+    t = jnp.unravel_index(jax.random.categorical(k_type, log_prior.reshape(-1)), log_prior.shape)
+    probs = type_strategies(logits, num_actions)
+    keys = jax.random.split(k_act, n)
+    a = tuple(
+        jax.random.categorical(
+            keys[i], jnp.log(jnp.clip(probs[i, t[i], : num_actions[i]], 1e-30, None))
+        )
+        for i in range(n)
+    )
+    return tuple(t), a
+
+
+def bayesian_hedge_update(
+    logits: jax.Array,
+    payoffs: Sequence[jax.Array] | jax.Array,
+    types: Sequence[jax.Array],
+    actions: Sequence[jax.Array],
+    rate: ArrayLike,
+) -> jax.Array:
+    """Multiplicative-weights update of the drawn types' learners (Stackelberg POMDP, Alg. 2).
+
+    Player ``i`` of type ``t_i`` multiplies the weight of every action ``a'_i`` by
+    ``exp(rate * u_i(t, (a'_i, a_{-i})))``, i.e. ``(1 + eps)^payoff`` with
+    ``rate = log1p(eps)``; its row is then shifted so that its largest log-weight is 0.  Rows of
+    types that were not drawn are unchanged.
+
+    Args:
+        logits: padded log-weights ``(n, T_max, M_max)``.
+        payoffs: ``payoffs[i]`` of shape ``(T_1..T_n, M_1..M_n)``: player ``i``'s payoff for
+            every type profile and joint action (a stacked array of shape ``(n, T.., M..)`` or a
+            sequence of arrays).
+        types: the drawn type profile ``(t_1, ..., t_n)``.
+        actions: the drawn joint action ``(a_1, ..., a_n)``.
+        rate: learning rate ``log1p(eps)``.
+
+    Returns:
+        The updated log-weights, same shape as ``logits``.
+
+    """
+    n = len(types)
+    m_max = logits.shape[-1]
+    for i in range(n):
+        m = payoffs[i].shape[n + i]
+        idx = (*types, *actions[:i], slice(None), *actions[i + 1 :])
+        counterfactual = payoffs[i][idx]  # (M_i,): u_i(t, (a'_i, a_{-i})) for every a'_i
+        pad = jnp.zeros(m_max, logits.dtype).at[:m].set(counterfactual)
+        logits = logits.at[i, types[i]].add(rate * pad)
+        logits = logits.at[i, types[i]].add(-logits[i, types[i], :m].max())
+    return logits
+
+
+def bayesian_hedge_round(
+    key: jax.Array,
+    logits: jax.Array,
+    payoffs: Sequence[jax.Array] | jax.Array,
+    log_prior: jax.Array,
+    rate: ArrayLike,
+) -> tuple[jax.Array, tuple[tuple[jax.Array, ...], tuple[jax.Array, ...]]]:
+    """One round of iterative no-regret dynamics with one Hedge learner per (player, type).
+
+    The kernel shared by :func:`bayesian_hedge` and the followers of the Stackelberg POMDP
+    (:func:`robustmas.envs.stackelberg.pomdp.run_dynamics`): Algorithm 1 of the Stackelberg
+    POMDP paper with the multiplicative-weights learner of its Algorithm 2
+    (:func:`sample_profile` then :func:`bayesian_hedge_update`).
+
+    Args:
+        key: PRNG key of this round.
+        logits: padded log-weights ``(n, T_max, M_max)``.
+        payoffs: ``payoffs[i]`` of shape ``(T_1..T_n, M_1..M_n)`` (see
+            :func:`bayesian_hedge_update`); payoffs may depend on the whole type profile.
+        log_prior: log of the joint type prior, shape ``(T_1, ..., T_n)``.
+        rate: learning rate ``log1p(eps)``.
+
+    Returns:
+        ``(new_logits, (t, a))``: the updated log-weights and the drawn types and actions.
+
+    """
+    n = log_prior.ndim
+    num_actions = tuple(int(m) for m in payoffs[0].shape[n:])
+    t, a = sample_profile(key, logits, log_prior, num_actions)
+    return bayesian_hedge_update(logits, payoffs, t, a, rate), (t, a)
+
+
 def _bayesian_hedge(
     payoffs: tuple[jax.Array, ...],
     prior: jax.Array,
@@ -449,27 +582,27 @@ def _bayesian_hedge(
     types = prior.shape
     actions = payoffs[0].shape[1:]
     dtype = payoffs[0].dtype
-    log_prior = jnp.log(prior.reshape(-1))
+    # Private values u_i(t_i, a) seen as functions of the whole type profile, as the kernel reads.
+    full = tuple(
+        jnp.broadcast_to(
+            jnp.expand_dims(p, tuple(k for k in range(n) if k != i)), (*types, *actions)
+        )
+        for i, p in enumerate(payoffs)
+    )
+    log_prior = jnp.log(prior)
 
     def step(carry, round_key):
         logits, counts = carry
-        type_key, *player_keys = jax.random.split(round_key, n + 1)
-        flat = jax.random.categorical(type_key, log_prior)
-        t = jnp.unravel_index(flat, types)
-        a = [jax.random.categorical(player_keys[i], logits[i][t[i]]) for i in range(n)]
-        new_logits = []
-        for i in range(n):
-            u = _realized_payoff_vector(payoffs[i][t[i]], a, i)
-            row = logits[i][t[i]] + rate * u
-            new_logits.append(logits[i].at[t[i]].set(row - row.max()))
+        logits, (t, a) = bayesian_hedge_round(round_key, logits, full, log_prior, rate)
         counts = counts.at[(*t, *a)].add(1.0)
-        return (tuple(new_logits), counts), None
+        return (logits, counts), None
 
     init = (
-        tuple(jnp.zeros((types[i], actions[i]), dtype) for i in range(n)),
+        jnp.zeros((n, max(types), max(actions)), dtype),
         jnp.zeros((*types, *actions), dtype),
     )
-    (logits, counts), _ = jax.lax.scan(step, init, jax.random.split(key, num_rounds))
+    (padded, counts), _ = jax.lax.scan(step, init, jax.random.split(key, num_rounds))
+    logits = tuple(padded[i, : types[i], : actions[i]] for i in range(n))
     axes = tuple(range(n, 2 * n))
     type_counts = counts.sum(axis=axes)
     denom = jnp.expand_dims(type_counts, axes)

@@ -26,6 +26,8 @@ One episode of the POMDP:
    samples an action from the multiplicative-weights strategy of its type, and the payoff of every
    counterfactual action ``(a_i', a_{-i})`` is obtained by querying the leader's map; weights of the
    drawn type are multiplied by ``(1 + mw_step)^payoff`` (kept in log space; Appendix D, Alg. 2).
+   This is the library's Bayesian Hedge round,
+   :func:`robustmas.equilibria.no_regret.bayesian_hedge_round`, not a copy of it.
 3. **Reward sub-episodes** (``num_reward_rounds``): types and actions are drawn from the
    followers' *current* strategies and the leader earns its payoff; the step reward is their mean
    (in the game's own units).
@@ -45,6 +47,7 @@ from flax import struct
 
 from robustmas.compilation.lockstep import lockstep_cond
 from robustmas.envs.core import Box, Discrete, Simplex, Space
+from robustmas.equilibria.no_regret import bayesian_hedge_round, sample_profile, type_strategies
 
 __all__ = [
     "StackelbergPOMDP",
@@ -235,53 +238,28 @@ def _induced(table: jax.Array, params: StackelbergParams) -> tuple[jax.Array, ja
     return follower, leader
 
 
-def _strategies(logits: jax.Array, actions: tuple[int, ...]) -> jax.Array:
-    """Softmax of per-type log-weights ``(n, T_max, M_max)``, padded actions masked out."""
-    m_max = logits.shape[-1]
-    mask = jnp.stack([jnp.arange(m_max) < m for m in actions])[:, None, :]
-    return jax.nn.softmax(jnp.where(mask, logits, -jnp.inf), axis=-1)
-
-
 def run_dynamics(
     key: jax.Array, table: jax.Array, params: StackelbergParams
 ) -> tuple[jax.Array, jax.Array]:
     """Equilibrium sub-episodes then reward sub-episodes for a filled observation-action map.
 
+    Every equilibrium sub-episode is one round of the library's Bayesian Hedge
+    (:func:`robustmas.equilibria.no_regret.bayesian_hedge_round`) on the followers' payoffs with
+    the leader's answers plugged in; a reward sub-episode draws types and actions from the
+    followers' final strategies (:func:`~robustmas.equilibria.no_regret.sample_profile`).
+
     Returns the followers' final log-weights ``(n, T_max, M_max)`` and the mean leader payoff over
     the reward sub-episodes (:func:`expected_reward` gives the expectation instead).
     """
     n = params.prior.ndim
-    types = params.prior.shape
     actions = params.obs_of.shape
-    t_max, m_max = max(types), max(actions)
+    t_max, m_max = max(params.prior.shape), max(actions)
     follower, leader = _induced(table, params)
     rate = jnp.log1p(params.mw_step)
-    flat_prior = jnp.log(jnp.clip(params.prior.reshape(-1), 1e-30, None))
-
-    def draw(
-        key: jax.Array, logits: jax.Array
-    ) -> tuple[tuple[jax.Array, ...], tuple[jax.Array, ...]]:
-        k_type, k_act = jax.random.split(key)
-        t_flat = jax.random.categorical(k_type, flat_prior)
-        t = jnp.unravel_index(t_flat, types)
-        probs = _strategies(logits, actions)
-        keys = jax.random.split(k_act, n)
-        a = tuple(
-            jax.random.categorical(
-                keys[i], jnp.log(jnp.clip(probs[i, t[i], : actions[i]], 1e-30, None))
-            )
-            for i in range(n)
-        )
-        return tuple(t), a
+    log_prior = jnp.log(params.prior)
 
     def mw_round(logits: jax.Array, key: jax.Array) -> tuple[jax.Array, None]:
-        t, a = draw(key, logits)
-        for i in range(n):
-            idx = (i, *t, *a[:i], slice(None), *a[i + 1 :])
-            payoff = follower[idx]  # (M_i,): counterfactual payoffs of follower i's actions
-            pad = jnp.zeros(m_max).at[: actions[i]].set(payoff)
-            logits = logits.at[i, t[i]].add(rate * pad)
-            logits = logits.at[i, t[i]].add(-logits[i, t[i], : actions[i]].max())
+        logits, _ = bayesian_hedge_round(key, logits, follower, log_prior, rate)
         return logits, None
 
     k_mw, k_rew = jax.random.split(key)
@@ -289,7 +267,7 @@ def run_dynamics(
     logits, _ = jax.lax.scan(mw_round, logits0, jax.random.split(k_mw, params.num_rounds))
 
     def reward_round(total: jax.Array, key: jax.Array) -> tuple[jax.Array, None]:
-        t, a = draw(key, logits)
+        t, a = sample_profile(key, logits, log_prior, actions)
         return total + leader[(*t, *a)], None
 
     total, _ = jax.lax.scan(
@@ -301,7 +279,7 @@ def run_dynamics(
 def expected_reward(table: jax.Array, logits: jax.Array, params: StackelbergParams) -> jax.Array:
     """The leader's expected payoff for a map ``table`` under follower log-weights ``logits``."""
     _, leader = _induced(table, params)
-    return expected_leader_payoff(_strategies(logits, params.obs_of.shape), leader, params)
+    return expected_leader_payoff(type_strategies(logits, params.obs_of.shape), leader, params)
 
 
 def expected_leader_payoff(
