@@ -9,6 +9,7 @@ import pytest
 
 from robustmas.envs.bandit import ContextualBandit, SimplexBandit
 from robustmas.envs.core import Box, Discrete, Simplex
+from robustmas.rl.loop import run_updates
 from robustmas.rl.networks import Actor, Critic, env_action, greedy_action, sample_action
 from robustmas.rl.ppo import METRIC_NAMES, PPO, PPOConfig, ppo_loss
 from tests.rl_helpers import JIT_OPTS
@@ -370,8 +371,9 @@ def _equal(a, b) -> None:
 
 
 def test_chunk_with_remainder_is_one_masked_program():
-    """A chunk of 7 with evaluations every 5 = a chunk of 5 then one of 2 (chunk-relative
-    evaluation schedule), and a traced ``active`` gives the same numbers from a longer program."""
+    """A chunk of 7 with evaluations every 5 = chunks of 5 + 2 = chunks of 3 + 4 (the evaluation
+    schedule counts updates over the whole run), and a traced ``active`` gives the same numbers
+    from a longer program."""
     config = PPOConfig(**{**BANDIT_CONFIG.to_dict(), "eval_every": 5})
     trainer = PPO(config, ContextualBandit(num_contexts=3, num_arms=3))
     start = jax.jit(trainer.init, compiler_options=JIT_OPTS)(jax.random.PRNGKey(5))
@@ -383,9 +385,13 @@ def test_chunk_with_remainder_is_one_masked_program():
     _equal(metrics, {k: jnp.concatenate([first[k], second[k]]) for k in first})
     assert np.isnan(metrics["eval_return"]).tolist() == [True] * 4 + [False, True, True]
     np.testing.assert_array_equal(metrics["update"], np.arange(1, 8))
+    middle, first = chunk(start, 3)  # the evaluation after update 5 falls in the second chunk
+    end, second = chunk(middle, 4)
+    _equal(whole, end)
+    _equal(metrics, {k: jnp.concatenate([first[k], second[k]]) for k in first})
 
     masked = jax.jit(
-        lambda s, active: trainer.update_chunk(s, 10, active), compiler_options=JIT_OPTS
+        lambda s, active: run_updates(trainer, s, 10, active=active), compiler_options=JIT_OPTS
     )
     short, padded = masked(start, jnp.int32(7))
     _equal(short, whole)
@@ -415,7 +421,7 @@ def test_chunk_without_evaluations_masks_too():
     whole, metrics = jax.jit(trainer.update_chunk, static_argnums=1, compiler_options=JIT_OPTS)(
         start, 3
     )
-    masked = jax.jit(lambda s, a: trainer.update_chunk(s, 4, a), compiler_options=JIT_OPTS)
+    masked = jax.jit(lambda s, a: run_updates(trainer, s, 4, active=a), compiler_options=JIT_OPTS)
     short, padded = masked(start, jnp.int32(3))
     _equal(short, whole)
     _equal({k: v[:3] for k, v in padded.items()}, metrics)

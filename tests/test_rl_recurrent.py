@@ -16,7 +16,8 @@ from robustmas.envs.bandit import CueMemory
 from robustmas.envs.repeated_matrix import RepeatedMatrixGame
 from robustmas.games.normal_form import NormalFormGame
 from robustmas.rl.networks import greedy_action
-from robustmas.rl.ppo import PPO, PPOConfig, RecurrentCarry, _Batch
+from robustmas.rl.policy import Batch
+from robustmas.rl.ppo import PPO, PPOConfig, RecurrentCarry
 from tests.rl_helpers import JIT_OPTS, resume_round_trip, trees_equal
 
 NUM_SEEDS = 4
@@ -114,11 +115,11 @@ def test_update_replays_rollout_from_stored_carry(memory_run):
         first = runner.carry
         runner, traj, _ = trainer._rollout(runner, jax.random.PRNGKey(4))
         value = traj.value
-        batch = _Batch(
+        batch = Batch(
             traj.obs, traj.critic_obs, traj.action, traj.log_prob, value, value, value,
             traj.reset, None,
         )  # fmt: skip
-        log_prob, _, value = trainer._replay(runner.params, batch, first)
+        log_prob, _, value = trainer.networks.replay(runner.params, batch, first)
         return traj, log_prob, value, first
 
     replay = jax.jit(rollout_and_replay, compiler_options=JIT_OPTS)

@@ -1,13 +1,19 @@
 """The learning core: networks, GAE, PPO / IPPO / MAPPO trainers and checkpoints.
 
-Main entry points: :class:`~robustmas.rl.ppo.PPOConfig`, :class:`~robustmas.rl.ppo.PPO` (``init``
-/ ``update_chunk`` / ``train`` / ``evaluate``), :func:`~robustmas.rl.ppo.make_train`,
-:func:`~robustmas.rl.gae.gae` and :func:`~robustmas.rl.checkpoint.save_checkpoint` /
-:func:`~robustmas.rl.checkpoint.load_checkpoint`.
+* :mod:`~robustmas.rl.ppo` -- PPO itself (rollout, GAE, loss, epochs): :class:`PPO` (``init`` /
+  ``update`` / ``train`` / ``evaluate``), :func:`make_train`; config in :mod:`~robustmas.rl.config`;
+* :mod:`~robustmas.rl.policy` -- the :class:`~robustmas.rl.policy.ActorCritic` protocol PPO acts
+  through, and MLP networks; :mod:`~robustmas.rl.recurrent` -- GRU / LSTM networks (sequence
+  minibatches, replay); :mod:`~robustmas.rl.multiagent` -- IPPO / MAPPO adaptors (shared or
+  separate parameters, frozen agents);
+* :mod:`~robustmas.rl.loop` -- :func:`run_updates`: chunks of updates, evaluation every k updates
+  on a global schedule, masking;
+* :mod:`~robustmas.rl.gae`, :mod:`~robustmas.rl.networks`, :mod:`~robustmas.rl.checkpoint`.
 """
 
 from robustmas.rl.checkpoint import load_checkpoint, load_sidecar, save_checkpoint
 from robustmas.rl.gae import gae, gae_numpy
+from robustmas.rl.loop import run_updates
 from robustmas.rl.networks import (
     Actor,
     Critic,
@@ -57,6 +63,7 @@ __all__ = [
     "load_sidecar",
     "make_train",
     "ppo_loss",
+    "run_updates",
     "sample_action",
     "save_checkpoint",
 ]

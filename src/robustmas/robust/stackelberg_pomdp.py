@@ -26,6 +26,7 @@ import numpy as np
 from robustmas.compilation.program_cache import cached_program, fingerprint_of
 from robustmas.envs.stackelberg.pomdp import StackelbergParams, StackelbergPOMDP
 from robustmas.envs.stackelberg.settings import SETTINGS
+from robustmas.rl.loop import run_updates
 from robustmas.rl.ppo import PPO, PPOConfig
 
 __all__ = [
@@ -232,7 +233,7 @@ def _train_in_chunks(
     config = trainer.config
     every = max(config.eval_every, 1)
     # One program for every chunk, the shorter last one included (its tail is masked, see
-    # ``PPO.update_chunk(active=...)``): a second chunk length would mean a second compile.
+    # ``run_updates(active=...)``): a second chunk length would mean a second compile.
     chunk = min(-(-chunk_updates // every), -(-config.num_updates // every)) * every
     metrics_path = path.with_suffix(".metrics.npz")
     if path.exists():
@@ -243,7 +244,11 @@ def _train_in_chunks(
     else:
         state = compiled(jax.vmap(trainer.init), (keys,), "stackelberg-init")(keys)
         metrics = {}
-    update_fn = jax.vmap(lambda s, active: trainer.update_chunk(s, chunk, active), (0, None))
+    progress = trainer.progress_fn if config.progress else None
+    update_fn = jax.vmap(
+        lambda s, active: run_updates(trainer, s, chunk, active=active, progress_fn=progress),
+        (0, None),
+    )
     program: Callable[..., Any] | None = None
     chunks = 0
     while (done := int(np.asarray(state.update_step).reshape(-1)[0])) < config.num_updates:
