@@ -4,17 +4,28 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 BIN    := $(VENV)/bin
 
-.PHONY: demo test test-slow lint bench reproduce-stackelberg clean
+.PHONY: demo test test-slow test-latest lint bench reproduce-stackelberg clean
 
-$(VENV)/.installed: pyproject.toml
+# Installs pin the versions the suite was run with (constraints.txt); `make test-latest` takes
+# the newest versions that pyproject.toml's lower bounds allow, in a venv of its own.
+$(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test,gym,sb3]'
+	$(PY) -m pip install -q -c constraints.txt -e '.[test,gym,sb3]'
 	touch $@
 
 $(VENV)/.bench: $(VENV)/.installed
-	$(PY) -m pip install -q -e '.[test,bench]'
+	$(PY) -m pip install -q -c constraints.txt -e '.[test,bench]'
 	touch $@
+
+LATEST := .venv-latest
+
+test-latest:
+	$(PYTHON) -m venv $(LATEST)
+	$(LATEST)/bin/python -m pip install -q --upgrade pip
+	$(LATEST)/bin/python -m pip install -q --upgrade -e '.[test,gym,sb3]'
+	$(LATEST)/bin/python -m pip freeze --exclude-editable
+	$(LATEST)/bin/pytest -q
 
 demo: $(VENV)/.installed
 	@echo "== Worst- and best-case eps-CCE of a congestion game read from a Gambit file =="
@@ -48,4 +59,4 @@ reproduce-stackelberg: $(VENV)/.installed
 	$(BIN)/robustmas stackelberg-pomdp reproduce --out runs/reproduce-stackelberg
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(LATEST) .pytest_cache .ruff_cache

@@ -1,12 +1,10 @@
 """An on-disk cache of traced and lowered JAX programs (``jax.export``).
 
-XLA's persistent compilation cache (enabled by the CLI) removes compilation on a second run of
-the same configuration, but not the Python tracing and lowering before it: for a Stackelberg
-trainer's ``update_chunk`` that is ~0.7 s of the ~1.2 s setup a warm-cache run still pays
-(``benchmarks/compile_profile.py``).  :func:`cached_program` stores the lowered program
-(StableHLO, serialised by :mod:`jax.export`) on the first run and deserialises it on later
-runs, so that with both caches warm the setup is ~0.4 s for a ten-seed allocation trainer
-(``benchmarks/RESULTS.md``).
+XLA's persistent compilation cache (:func:`robustmas.compilation.xla.enable_compilation_cache`)
+removes compilation on a second run of the same configuration, but not the Python tracing and
+lowering before it.  :func:`cached_program` stores the lowered program (StableHLO, serialised by
+:mod:`jax.export`) on the first run and deserialises it on later runs, so that with both caches
+warm a repeated run skips tracing, lowering and compilation (timings: ``benchmarks/RESULTS.md``).
 
 Entries are keyed by everything that shapes the program, and the cache is sound only if the
 key captures all of it: a digest of robustmas's own source files, the versions of the packages

@@ -26,12 +26,13 @@ _CPU_OPT_LEVEL = 1
 def compiler_options() -> dict[str, Any]:
     """XLA options that robustmas compiles its programs with (:func:`cached_program`).
 
-    On the CPU: backend (LLVM) optimisation level 1 instead of XLA's default. Measured on the
-    Stackelberg trainers (``benchmarks/compile_profile.py``, ``benchmarks/RESULTS.md``,
-    2026-12-01): a ten-seed trainer's setup takes 20-45% less time and it trains 1.4-1.7x
-    faster; one seed: setup 5-25% less, training speed within the run-to-run spread. Level 0
-    compiles faster still but trains ~2.5x slower.  Results agree with XLA's default level to
-    float32 rounding, not bit for bit; every run with the same options is deterministic.
+    On the CPU: backend (LLVM) optimisation level 1 instead of XLA's default, which on the
+    Stackelberg trainers both compiles and trains faster (measurements:
+    ``benchmarks/compile_profile.py``, ``benchmarks/RESULTS.md``).  Results agree with XLA's
+    default level to float32 rounding, not bit for bit; every run with the same options is
+    deterministic.  They apply to programs compiled through :func:`cached_program` (the
+    Stackelberg trainer, the CLI, the benchmarks); a plain ``jax.jit`` elsewhere uses XLA's
+    default unless given ``compiler_options=compiler_options()``.
     ``$ROBUSTMAS_XLA_OPT_LEVEL`` picks another level (``0``-``3``) or ``default`` (XLA's own
     choice); a level set in ``$XLA_FLAGS`` wins over both.
     """
