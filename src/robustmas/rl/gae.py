@@ -1,7 +1,7 @@
 """Generalized advantage estimation (GAE).
 
-Schulman et al., 2016, *High-dimensional continuous control using generalized advantage
-estimation*, Eq. 16.
+Schulman, Moritz, Levine, Jordan, Abbeel, *High-dimensional continuous control using generalized
+advantage estimation*, ICLR 2016 (arXiv:1506.02438), Eq. 16.
 Time runs along the leading axis; any trailing axes (environments, agents) are batch axes.
 ``dones[t]`` marks that the episode ended with the transition at step ``t``, so the value of the
 next observation is not bootstrapped across it::

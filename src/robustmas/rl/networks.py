@@ -4,7 +4,8 @@ The actor and the critic are separate networks (no shared torso), as in MAPPO, s
 can read a different input (``env.critic_observation``) than the actor.  Hidden layers use
 orthogonal initialisation (:func:`orthogonal`, LAPACK-free) with gain ``sqrt(2)`` and zero
 biases; the policy head uses gain ``0.01`` (a near-uniform initial policy) and the value head
-gain ``1`` (Andrychowicz et al., 2021, *What matters in on-policy RL?*).
+gain ``1`` (Andrychowicz et al., *What matters in on-policy reinforcement learning? A
+large-scale empirical study*, ICLR 2021).
 
 Action heads, chosen from the action space:
 

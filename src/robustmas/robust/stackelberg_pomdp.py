@@ -1,7 +1,9 @@
 """Training a leader in the Stackelberg POMDP with PPO or MAPPO (many seeds in one ``vmap``).
 
-Reference: Brero et al., "Learning Stackelberg equilibria and applications to economic design
-games" (the Stackelberg POMDP paper), Sec. 6-7: the leader's policy is trained with PPO, and
+Reference: Brero, Eden, Chakrabarti, Gerstgrasser, Li, Parkes, *Stackelberg POMDP: A
+Reinforcement Learning Approach for Economic Design* (first titled *Learning Stackelberg
+Equilibria and Applications to Economic Design Games*), arXiv:2210.03852, 2023 (the Stackelberg
+POMDP paper), Sec. 6-7: the leader's policy is trained with PPO, and
 with MAPPO's centralised critic, which sees the followers' strategies and the observation-action
 map that the actor does not.  Evaluation is the greedy leader (argmax / mean action), as in the
 paper's evaluation episodes.
