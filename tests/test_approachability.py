@@ -6,11 +6,14 @@ import pytest
 from robustmas.equilibria import lp
 from robustmas.equilibria.approachability import (
     ApproachabilityConfig,
+    ApproachabilityDetails,
     ProductMixture,
     approachability_cce,
+    extreme_cce,
     mixture_values,
 )
 from robustmas.equilibria.regret import cce_regrets
+from robustmas.equilibria.result import CCEResult
 from robustmas.games import library
 
 
@@ -23,12 +26,14 @@ def test_congestion_meets_corollary_1(seed: int, eps: float) -> None:
     """
     game = library.random_congestion_game(players=3, resources=4, strategies=3, seed=seed)
     cfg = ApproachabilityConfig()
-    res = approachability_cce(game, eps, "worst", cfg)
-    assert res.status == "optimal"
-    assert res.regrets is not None and res.mixture is not None
+    res = extreme_cce(game, eps, "worst", cfg)
+    assert res.status == "optimal" and res.method == "approachability"
+    assert res.regrets is not None and res.details.mixture is not None
     # The result is a genuine eps-CCE, checked on the enumerated game (not with the sampler's code).
     dense = game.to_normal_form()
-    joint = res.mixture.dense()
+    joint = res.details.mixture.dense()
+    assert res.distribution is not None
+    np.testing.assert_allclose(res.distribution, joint)
     assert np.all(cce_regrets(dense, joint) <= eps + 1e-9)
     assert np.allclose(cce_regrets(dense, joint), res.regrets)
     assert res.value == pytest.approx(float(np.sum(dense.objective() * joint)))
@@ -42,7 +47,7 @@ def test_congestion_meets_corollary_1(seed: int, eps: float) -> None:
 
 def test_best_case_on_congestion_is_bounded_by_lp() -> None:
     game = library.random_congestion_game(players=3, resources=4, strategies=2, seed=4)
-    res = approachability_cce(game, 0.1, "best")
+    res = extreme_cce(game, 0.1, "best")
     exact = lp.best_case_cce(game.to_normal_form(), 0.1)
     assert res.ok and res.regrets is not None
     assert np.all(res.regrets <= 0.1 + 1e-9)
@@ -54,7 +59,7 @@ def test_random_games_side_by_side_with_lp(seed: int) -> None:
     """On non-smooth random games there is no ratio guarantee; the LP still bounds the sampler."""
     game = library.random_game(players=3, actions=3, seed=seed)
     cfg = ApproachabilityConfig(outer_iterations=100, bisection_steps=6)
-    res = approachability_cce(game, 0.1, "worst", cfg)
+    res = extreme_cce(game, 0.1, "worst", cfg)
     exact = lp.worst_case_cce(game, 0.1)
     assert res.ok and res.regrets is not None
     assert np.all(res.regrets <= 0.1 + 1e-9)
@@ -77,8 +82,35 @@ def test_mixture_values_match_dense() -> None:
 def test_rejects_bad_input() -> None:
     game = library.random_game(players=2, actions=2, seed=0)
     with pytest.raises(ValueError, match="epsilon"):
-        approachability_cce(game, 0.0)
+        extreme_cce(game, 0.0)
     with pytest.raises(ValueError, match="sense"):
-        approachability_cce(game, 0.1, "middle")  # type: ignore[arg-type]
+        extreme_cce(game, 0.1, "middle")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="tolerance"):
         ApproachabilityConfig(tolerance=0.0)
+
+
+def test_failure_is_a_result_without_distribution() -> None:
+    """No target approached (one Blackwell step, a tolerance the oracle cannot meet): "failed"."""
+    game = library.random_game(players=3, actions=3, seed=0)
+    cfg = ApproachabilityConfig(outer_iterations=1, inner_rounds=1, tolerance=1e-6)
+    res = extreme_cce(game, 0.01, "worst", cfg)
+    assert isinstance(res, CCEResult) and isinstance(res.details, ApproachabilityDetails)
+    assert res.status == "failed" and not res.ok
+    assert res.distribution is None and res.regrets is None and np.isnan(res.value)
+    assert res.details.mixture is None and res.details.history == ((res.details.target, False),)
+
+
+def test_former_result_form_gives_the_same_answer() -> None:
+    """``approachability_cce`` (kept for callers not yet switched) repackages ``extreme_cce``."""
+    game = library.random_game(players=2, actions=3, seed=5)
+    cfg = ApproachabilityConfig(outer_iterations=50, bisection_steps=3)
+    new = extreme_cce(game, 0.1, "worst", cfg)
+    old = approachability_cce(game, 0.1, "worst", cfg)
+    assert old.status == new.status == "optimal"
+    assert old.value == new.value and old.target == new.details.target
+    assert old.oracle_calls == new.details.oracle_calls and old.history == list(new.details.history)
+    assert new.regrets is not None and old.regrets is not None
+    np.testing.assert_array_equal(old.regrets, new.regrets)
+    assert new.distribution is not None
+    np.testing.assert_array_equal(old.distribution(), new.distribution)
+    assert new.message == f"target y={old.target:.6g}, {old.oracle_calls} oracle calls"

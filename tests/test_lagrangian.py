@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 
 from robustmas.equilibria import lp
-from robustmas.equilibria.lagrangian import LagrangianConfig, lagrangian_cce, lagrangian_sweep
+from robustmas.equilibria.lagrangian import (
+    LagrangianConfig,
+    extreme_cce,
+    extreme_cce_sweep,
+    lagrangian_cce,
+    lagrangian_sweep,
+)
 from robustmas.games import NormalFormGame, library
 
 
@@ -30,16 +36,16 @@ CASES = [
 
 @pytest.mark.parametrize(("name", "game", "epsilons"), CASES, ids=[c[0] for c in CASES])
 def test_sweep_settles_at_eps_and_reaches_lp(name, game, epsilons) -> None:
-    results = lagrangian_sweep(game, epsilons)
+    results = extreme_cce_sweep(game, epsilons)
     scale = game.payoff_bound()
     values = []
     for eps, res in zip(epsilons, results, strict=True):
         exact = lp.worst_case_cce(game, eps)
         # The budget binds here, so regret settles at eps (within 1% of the payoff scale)...
-        assert np.all(np.abs(res.cce.regrets - eps) <= 0.01 * scale), (eps, res.cce.regrets)
+        assert np.all(np.abs(res.regrets - eps) <= 0.01 * scale), (eps, res.regrets)
         # ...and the principal's value is the LP's worst case (within 1% of the payoff scale).
-        assert abs(res.cce.value - exact.value) <= 0.01 * scale, (eps, res.cce.value, exact.value)
-        values.append(res.cce.value)
+        assert abs(res.value - exact.value) <= 0.01 * scale, (eps, res.value, exact.value)
+        values.append(res.value)
     # Larger budgets can only hurt the principal.
     assert all(b <= a + 1e-6 * scale for a, b in itertools.pairwise(values))
 
@@ -57,31 +63,49 @@ def test_random_games_complementary_slackness(seed: int) -> None:
     """On random games: Reg_i <= eps_i + tol and lambda_i > 0 only where the budget binds."""
     game = library.random_game(players=2, actions=3, seed=seed)
     epsilons = [0.02, 0.05, 0.1]
-    for eps, res in zip(epsilons, lagrangian_sweep(game, epsilons), strict=True):
-        assert np.all(res.cce.regrets <= eps + 0.01)
-        binding = np.abs(res.cce.regrets - eps) <= 0.01
-        assert np.all(binding | (res.multipliers <= 0.5)), (res.cce.regrets, res.multipliers)
+    for eps, res in zip(epsilons, extreme_cce_sweep(game, epsilons), strict=True):
+        assert np.all(res.regrets <= eps + 0.01)
+        binding = np.abs(res.regrets - eps) <= 0.01
+        assert np.all(binding | (res.details.multipliers <= 0.5)), (
+            res.regrets,
+            res.details.multipliers,
+        )
         # The LP's worst case is a lower bound up to the regret tolerance.
-        assert res.cce.value >= lp.worst_case_cce(game, eps + 0.01).value - 1e-6
+        assert res.value >= lp.worst_case_cce(game, eps + 0.01).value - 1e-6
 
 
 def test_single_run_matches_sweep_and_is_deterministic() -> None:
     game = _two_followers()
     cfg = LagrangianConfig(outer_iterations=100)
-    a = lagrangian_cce(game, 0.05, config=cfg)
-    b = lagrangian_cce(game, 0.05, config=cfg)
-    (c,) = lagrangian_sweep(game, [0.05], config=cfg)
-    assert a.cce.distribution is not None and b.cce.distribution is not None
-    np.testing.assert_array_equal(a.cce.distribution, b.cce.distribution)
-    assert c.cce.distribution is not None
-    np.testing.assert_allclose(a.cce.distribution, c.cce.distribution, atol=1e-5)
-    assert a.trace.values.shape == (100,) and a.trace.multipliers.shape == (100, 2)
+    a = extreme_cce(game, 0.05, config=cfg)
+    b = extreme_cce(game, 0.05, config=cfg)
+    (c,) = extreme_cce_sweep(game, [0.05], config=cfg)
+    assert a.distribution is not None and b.distribution is not None
+    np.testing.assert_array_equal(a.distribution, b.distribution)
+    assert c.distribution is not None
+    np.testing.assert_allclose(a.distribution, c.distribution, atol=1e-5)
+    assert a.details.trace.values.shape == (100,)
+    assert a.details.trace.multipliers.shape == (100, 2)
+    assert a.status == "optimal" and a.ok and a.method == "lagrangian"
+
+
+def test_former_result_form_gives_the_same_answer() -> None:
+    """``lagrangian_cce``/``lagrangian_sweep`` (kept for callers not yet switched) repackage."""
+    game = _two_followers()
+    cfg = LagrangianConfig(outer_iterations=50)
+    new = extreme_cce(game, 0.05, config=cfg)
+    old = lagrangian_cce(game, 0.05, config=cfg)
+    (old_sweep,) = lagrangian_sweep(game, [0.05], config=cfg)
+    assert old.cce.value == new.value and old.paper_estimate == new.details.paper_estimate
+    np.testing.assert_array_equal(old.multipliers, new.details.multipliers)
+    assert old_sweep.cce.distribution is not None and new.distribution is not None
+    np.testing.assert_allclose(old_sweep.cce.distribution, new.distribution, atol=1e-5)
 
 
 def test_best_case_is_above_worst_case() -> None:
     game = library.random_game(players=2, actions=3, seed=3)
-    worst = lagrangian_cce(game, 0.05, "worst").cce.value
-    best = lagrangian_cce(game, 0.05, "best").cce.value
+    worst = extreme_cce(game, 0.05, "worst").value
+    best = extreme_cce(game, 0.05, "best").value
     assert best >= worst
     assert best <= lp.best_case_cce(game, 0.06).value + 1e-6
 
@@ -92,4 +116,4 @@ def test_config_validation() -> None:
     with pytest.raises(ValueError, match="average_last"):
         LagrangianConfig(average_last=0.0)
     with pytest.raises(ValueError, match="epsilon"):
-        lagrangian_cce(_two_followers(), [0.1, 0.1, 0.1])
+        extreme_cce(_two_followers(), [0.1, 0.1, 0.1])

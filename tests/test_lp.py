@@ -303,3 +303,36 @@ def test_vector_epsilon(params, eps):
     # A vector of equal entries is the scalar problem.
     same = _solve(game, np.full(game.num_players, eps_vec[0]))
     assert same.value == pytest.approx(_solve(game, float(eps_vec[0])).value, abs=1e-9)
+
+
+def test_result_type_is_shared_and_keeps_infeasible_apart_from_solutions():
+    from robustmas.equilibria.result import CCEResult, CCEStatus
+
+    assert lp.CCEResult is CCEResult  # the old import path still works
+    game = library.random_game(2, 3, seed=4)
+    res = lp.worst_case_cce(game, -1.0)
+    assert res.status is CCEStatus.INFEASIBLE and res.status == "infeasible" and not res.ok
+    ok = lp.worst_case_cce(game, 0.0)
+    assert ok.status is CCEStatus.OPTIMAL and ok.ok and ok.details is None
+    eps = np.zeros(2)
+    # A status given as a string is normalised; an unknown one is refused.
+    assert CCEResult("failed", float("nan"), None, None, eps, "worst").status is CCEStatus.FAILED
+    with pytest.raises(ValueError, match="status"):
+        CCEResult("status_7", float("nan"), None, None, eps, "worst")
+    # A result that is not optimal cannot carry a distribution, regrets or a value...
+    with pytest.raises(ValueError, match="infeasible"):
+        CCEResult("infeasible", 0.0, None, None, eps, "worst")
+    with pytest.raises(ValueError, match="infeasible"):
+        CCEResult("infeasible", float("nan"), ok.distribution, None, eps, "worst")
+    # ...and an optimal one needs regrets and a finite value.
+    with pytest.raises(ValueError, match="optimal"):
+        CCEResult("optimal", float("nan"), ok.distribution, ok.regrets, eps, "worst")
+    with pytest.raises(ValueError, match="optimal"):
+        CCEResult("optimal", 1.0, ok.distribution, None, eps, "worst")
+
+
+def test_robust_action_without_any_eps_cce_is_no_choice():
+    res = lp.robust_principal_action(library.samuelson(), -10.0)
+    assert all(r.status == "infeasible" for r in res.per_action)
+    assert res.action is None and not res.ok and np.isnan(res.value)
+    assert lp.robust_principal_action(library.samuelson(), 0.1).ok

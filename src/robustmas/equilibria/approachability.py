@@ -19,10 +19,16 @@ Everything the algorithm touches is computed through ``deviation_payoffs`` of *p
 distributions, so it runs on succinct games (:class:`~robustmas.games.LinearCongestionGame`)
 without enumerating joint actions.  Guarantee (Theorem 1, Corollary 1): in linear congestion
 games the result has ``nu(x) >= 0.4 max_{eps-CCE} nu - tolerance``.
+
+:func:`extreme_cce` returns the :class:`~robustmas.equilibria.result.CCEResult` every extreme-CCE
+solver returns, with :class:`ApproachabilityDetails` (the product mixture, the target ``y``, the
+oracle calls).  :func:`approachability_cce` gives the same answer in the former
+:class:`ApproachabilityResult` form, for callers not yet switched.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
@@ -30,15 +36,23 @@ from typing import Literal, Protocol
 import numpy as np
 
 from robustmas.equilibria.regret import broadcast_epsilon
+from robustmas.equilibria.result import CCEResult, CCEStatus
 
 __all__ = [
+    "DENSE_LIMIT",
     "ApproachabilityConfig",
+    "ApproachabilityDetails",
     "ApproachabilityResult",
     "ProductMixture",
     "ProductOracle",
     "approachability_cce",
+    "extreme_cce",
     "mixture_values",
 ]
+
+DENSE_LIMIT = 1 << 22
+"""Largest number of joint actions for which :func:`extreme_cce` also returns the dense joint
+distribution (32 MiB of float64); beyond it only the product mixture is returned."""
 
 
 class ProductOracle(Protocol):
@@ -141,10 +155,26 @@ class ApproachabilityConfig:
 
 
 @dataclass(frozen=True)
-class ApproachabilityResult:
-    """Output of :func:`approachability_cce`."""
+class ApproachabilityDetails:
+    """What Algorithm 2 adds to its :class:`~robustmas.equilibria.result.CCEResult`."""
 
-    status: str
+    mixture: ProductMixture | None
+    """The returned eps-CCE as a mixture of product distributions (``None`` if none was found);
+    exact even where the dense distribution is too large to form."""
+    target: float
+    """Largest target ``y`` (in ``nu`` units) that was approached (the lowest one tried when
+    none was)."""
+    oracle_calls: int
+    """Number of product-distribution payoff queries made."""
+    history: tuple[tuple[float, bool], ...]
+    """``(y, approached)`` for every target tried, in order."""
+
+
+@dataclass(frozen=True)
+class ApproachabilityResult:
+    """Output of :func:`approachability_cce` (the former result type; see :func:`extreme_cce`)."""
+
+    status: CCEStatus
     """``"optimal"`` when an eps-CCE was approached (the best over the bisection), else
     ``"failed"``."""
     value: float
@@ -280,13 +310,15 @@ def _approach(
     return ProductMixture(np.full(k, 1.0 / k), factors), calls
 
 
-def approachability_cce(
+def extreme_cce(
     game: ProductOracle,
     epsilon: float | Sequence[float] | np.ndarray,
     sense: Literal["worst", "best"] = "worst",
     config: ApproachabilityConfig | None = None,
-) -> ApproachabilityResult:
+) -> CCEResult[ApproachabilityDetails]:
     """Sample an extreme eps-CCE with Algorithm 2 (Blackwell approachability + bisection on ``y``).
+
+    Robust-principal paper, Algorithm 2 with the halfspace oracle of Lemma 2 (Theorem 1).
 
     Args:
         game: a :class:`~robustmas.games.NormalFormGame` or any :class:`ProductOracle`
@@ -297,7 +329,11 @@ def approachability_cce(
         config: :class:`ApproachabilityConfig`.
 
     Returns:
-        :class:`ApproachabilityResult`; its ``regrets`` are exact and never exceed ``epsilon``.
+        :class:`~robustmas.equilibria.result.CCEResult` with ``method="approachability"``:
+        status ``"optimal"`` with exact regrets that never exceed ``epsilon``, or ``"failed"``
+        when no target was approached.  ``distribution`` is the dense joint tensor when the game
+        has at most :data:`DENSE_LIMIT` joint actions (``None`` beyond);
+        :class:`ApproachabilityDetails` holds the product mixture, the target and the history.
     """
     cfg = config or ApproachabilityConfig()
     if sense not in ("worst", "best"):
@@ -316,8 +352,10 @@ def approachability_cce(
     history.append((lo, best is not None))
     best_y = lo
     if best is None:
-        return ApproachabilityResult(
-            "failed", float("nan"), None, None, eps, sense, lo, calls, history
+        details = ApproachabilityDetails(None, lo, calls, tuple(history))
+        message = f"no target approached (lowest y={lo:.6g}), {calls} oracle calls"
+        return CCEResult(
+            CCEStatus.FAILED, math.nan, None, None, eps, sense, "approachability", message, details
         )
     best_vals = mixture_values(game, best)
     lo = max(lo, sign * best_vals.principal)
@@ -338,6 +376,42 @@ def approachability_cce(
         ):
             best, best_vals, best_y = found, vals, y
         lo = max(y, sign * vals.principal)
+    dense = best.dense() if math.prod(game.num_actions) <= DENSE_LIMIT else None
+    details = ApproachabilityDetails(best, best_y, calls, tuple(history))
+    return CCEResult(
+        CCEStatus.OPTIMAL,
+        best_vals.principal,
+        dense,
+        best_vals.regrets,
+        eps,
+        sense,
+        "approachability",
+        f"target y={best_y:.6g}, {calls} oracle calls",
+        details,
+    )
+
+
+def approachability_cce(
+    game: ProductOracle,
+    epsilon: float | Sequence[float] | np.ndarray,
+    sense: Literal["worst", "best"] = "worst",
+    config: ApproachabilityConfig | None = None,
+) -> ApproachabilityResult:
+    """:func:`extreme_cce` in the former :class:`ApproachabilityResult` form.
+
+    Kept only until the command line reads :func:`extreme_cce`'s
+    :class:`~robustmas.equilibria.result.CCEResult`; new code should call :func:`extreme_cce`.
+    """
+    res = extreme_cce(game, epsilon, sense, config)
+    d = res.details
     return ApproachabilityResult(
-        "optimal", best_vals.principal, best_vals.regrets, best, eps, sense, best_y, calls, history
+        res.status,
+        res.value,
+        res.regrets,
+        d.mixture,
+        res.epsilon,
+        res.sense,
+        d.target,
+        d.oracle_calls,
+        list(d.history),
     )

@@ -21,7 +21,12 @@ budget must get a *larger* multiplier: that is projected dual ascent on the cons
 settle at ``eps`` when the constraint binds.
 
 The whole loop is one ``jax.lax.scan``, so an eps sweep is one ``jax.vmap`` call
-(:func:`lagrangian_sweep`).
+(:func:`extreme_cce_sweep`).
+
+:func:`extreme_cce` returns the :class:`~robustmas.equilibria.result.CCEResult` every extreme-CCE
+solver returns, with :class:`LagrangianDetails` (multipliers, trace, the paper's estimate).
+:func:`lagrangian_cce` and :func:`lagrangian_sweep` give the same answers in the former
+:class:`LagrangianResult` form, for callers not yet switched.
 """
 
 from __future__ import annotations
@@ -34,12 +39,21 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from robustmas.equilibria.lp import CCEResult
 from robustmas.equilibria.no_regret import cce_regrets_jax, hedge
 from robustmas.equilibria.regret import broadcast_epsilon, cce_regrets
+from robustmas.equilibria.result import CCEResult, CCEStatus
 from robustmas.games.normal_form import NormalFormGame
 
-__all__ = ["LagrangianConfig", "LagrangianTrace", "lagrangian_cce", "lagrangian_sweep"]
+__all__ = [
+    "LagrangianConfig",
+    "LagrangianDetails",
+    "LagrangianResult",
+    "LagrangianTrace",
+    "extreme_cce",
+    "extreme_cce_sweep",
+    "lagrangian_cce",
+    "lagrangian_sweep",
+]
 
 
 @dataclass(frozen=True)
@@ -144,10 +158,22 @@ def _sign(sense: str) -> float:
 
 
 @dataclass(frozen=True)
-class LagrangianResult:
-    """Output of :func:`lagrangian_cce`."""
+class LagrangianDetails:
+    """What Algorithm 1 adds to its :class:`~robustmas.equilibria.result.CCEResult`."""
 
-    cce: CCEResult
+    paper_estimate: float
+    """Algorithm 1's printed output: the mean of ``u_0(x_j)`` over all outer steps."""
+    multipliers: np.ndarray
+    """Final ``lambda``, shape ``(N,)``."""
+    trace: LagrangianTrace
+    """Per-step history in game units."""
+
+
+@dataclass(frozen=True)
+class LagrangianResult:
+    """Output of :func:`lagrangian_cce` (the former result type; see :func:`extreme_cce`)."""
+
+    cce: CCEResult[LagrangianDetails]
     """The returned distribution (average of late iterates), its principal value and exact
     regrets."""
     paper_estimate: float
@@ -157,6 +183,12 @@ class LagrangianResult:
     trace: LagrangianTrace
     """Per-step history in game units."""
 
+    @classmethod
+    def of(cls, res: CCEResult[LagrangianDetails]) -> LagrangianResult:
+        """The former form of an :func:`extreme_cce` result."""
+        d = res.details
+        return cls(res, d.paper_estimate, d.multipliers, d.trace)
+
 
 def _result(
     game: NormalFormGame,
@@ -165,24 +197,30 @@ def _result(
     eps: np.ndarray,
     sense: str,
     scale: float,
-) -> LagrangianResult:
+) -> CCEResult[LagrangianDetails]:
     x = np.clip(np.asarray(joint, dtype=np.float64), 0.0, None)
     x /= x.sum()
     value = float(np.sum(game.objective() * x))
-    cce = CCEResult("optimal", value, x, cce_regrets(game, x), eps, sense, "lagrangian")
     trace = LagrangianTrace(trace.values * scale, trace.regrets * scale, trace.multipliers)
-    return LagrangianResult(
-        cce, float(np.mean(np.asarray(trace.values))), np.asarray(trace.multipliers[-1]), trace
+    estimate = float(np.mean(np.asarray(trace.values)))
+    details = LagrangianDetails(estimate, np.asarray(trace.multipliers[-1]), trace)
+    message = f"{len(trace.values)} multiplier updates; Algorithm 1's estimate {estimate:.6g}"
+    regrets = cce_regrets(game, x)
+    return CCEResult(
+        CCEStatus.OPTIMAL, value, x, regrets, eps, sense, "lagrangian", message, details
     )
 
 
-def lagrangian_cce(
+def extreme_cce(
     game: NormalFormGame,
     epsilon: float | Sequence[float] | np.ndarray,
     sense: Literal["worst", "best"] = "worst",
     config: LagrangianConfig | None = None,
-) -> LagrangianResult:
+) -> CCEResult[LagrangianDetails]:
     """Sample a pessimistic (``"worst"``) or optimistic (``"best"``) eps-CCE with Algorithm 1.
+
+    Robust-principal paper, Algorithm 1 (Lagrangian of Eq. 5), with projected dual *ascent* on
+    the multipliers (see the module docstring).
 
     Args:
         game: followers' game with a principal payoff (or welfare as objective).
@@ -191,8 +229,10 @@ def lagrangian_cce(
         config: :class:`LagrangianConfig`.
 
     Returns:
-        :class:`LagrangianResult`.  Regrets are exact but only *settle near* ``epsilon``: the
-        dual method does not certify ``Reg_i <= eps_i`` the way the LP does.
+        :class:`~robustmas.equilibria.result.CCEResult` with ``method="lagrangian"`` and
+        :class:`LagrangianDetails`.  The status is always ``"optimal"`` (a distribution is always
+        returned); its regrets are exact but only *settle near* ``epsilon``: the dual method does
+        not certify ``Reg_i <= eps_i`` the way the LP does.
     """
     cfg = config or LagrangianConfig()
     sign = _sign(sense)
@@ -210,13 +250,23 @@ def _sweep(payoffs, objective, eps_batch, sign, cfg):
     return jax.vmap(lambda e: _run(payoffs, objective, e, sign, cfg))(eps_batch)
 
 
-def lagrangian_sweep(
+def extreme_cce_sweep(
     game: NormalFormGame,
     epsilons: Sequence[float] | np.ndarray,
     sense: Literal["worst", "best"] = "worst",
     config: LagrangianConfig | None = None,
-) -> list[LagrangianResult]:
-    """Run Algorithm 1 for many (scalar) eps values in one ``vmap``-ed, jitted call."""
+) -> list[CCEResult[LagrangianDetails]]:
+    """Run Algorithm 1 for many (scalar) eps values in one ``vmap``-ed, jitted call.
+
+    Args:
+        game: followers' game with a principal payoff (or welfare as objective).
+        epsilons: the eps values, one run each.
+        sense: ``"worst"`` or ``"best"``.
+        config: :class:`LagrangianConfig`.
+
+    Returns:
+        One :func:`extreme_cce` result per eps, in order.
+    """
     cfg = config or LagrangianConfig()
     sign = _sign(sense)
     eps_list = [broadcast_epsilon(e, game.num_players) for e in epsilons]
@@ -236,3 +286,27 @@ def lagrangian_sweep(
         )
         for k in range(len(eps_list))
     ]
+
+
+def lagrangian_cce(
+    game: NormalFormGame,
+    epsilon: float | Sequence[float] | np.ndarray,
+    sense: Literal["worst", "best"] = "worst",
+    config: LagrangianConfig | None = None,
+) -> LagrangianResult:
+    """:func:`extreme_cce` in the former :class:`LagrangianResult` form.
+
+    Kept only until the command line and the benchmarks read :func:`extreme_cce`'s
+    :class:`~robustmas.equilibria.result.CCEResult`; new code should call :func:`extreme_cce`.
+    """
+    return LagrangianResult.of(extreme_cce(game, epsilon, sense, config))
+
+
+def lagrangian_sweep(
+    game: NormalFormGame,
+    epsilons: Sequence[float] | np.ndarray,
+    sense: Literal["worst", "best"] = "worst",
+    config: LagrangianConfig | None = None,
+) -> list[LagrangianResult]:
+    """:func:`extreme_cce_sweep` in the former :class:`LagrangianResult` form (see above)."""
+    return [LagrangianResult.of(r) for r in extreme_cce_sweep(game, epsilons, sense, config)]

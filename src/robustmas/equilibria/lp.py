@@ -14,7 +14,8 @@
   per follower action; the follower breaks ties in the leader's favour (strong Stackelberg).
 * Robust pure commitment against worst-case eps-best responses (Samuelson's game, Appendix A).
 
-Infeasible or unbounded LPs are reported through ``status``, never raised.
+Infeasible or unbounded LPs are reported through ``status``, never raised.  :class:`CCEResult`
+(defined in :mod:`robustmas.equilibria.result`, shared with the samplers) is re-exported here.
 """
 
 from __future__ import annotations
@@ -28,10 +29,12 @@ import scipy.sparse as sp
 from scipy.optimize import linprog
 
 from robustmas.equilibria.regret import broadcast_epsilon, cce_regrets
+from robustmas.equilibria.result import CCEResult, CCEStatus
 from robustmas.games.normal_form import NormalFormGame, PrincipalGame
 
 __all__ = [
     "CCEResult",
+    "CCEStatus",
     "CommitmentResult",
     "PureCommitmentResult",
     "best_case_cce",
@@ -47,39 +50,13 @@ __all__ = [
 Sense = Literal["worst", "best"]
 
 _STATUS = {
-    0: "optimal",
-    1: "iteration_limit",
-    2: "infeasible",
-    3: "unbounded",
-    4: "numerical_error",
+    0: CCEStatus.OPTIMAL,
+    1: CCEStatus.ITERATION_LIMIT,
+    2: CCEStatus.INFEASIBLE,
+    3: CCEStatus.UNBOUNDED,
+    4: CCEStatus.NUMERICAL_ERROR,
 }
-
-
-@dataclass(frozen=True)
-class CCEResult:
-    """Outcome of an extreme eps-CCE computation (shared by the LP and the samplers)."""
-
-    status: str
-    """``"optimal"`` on success; otherwise e.g. ``"infeasible"`` (then the arrays are ``None``)."""
-    value: float
-    """Principal's expected payoff ``u_0(x)`` (NaN unless a distribution was found)."""
-    distribution: np.ndarray | None
-    """Joint distribution over follower actions, shape ``(m_1, ..., m_N)``."""
-    regrets: np.ndarray | None
-    """CCE regret of every follower under ``distribution``, shape ``(N,)``."""
-    epsilon: np.ndarray
-    """Per-agent slack used, shape ``(N,)``."""
-    sense: str
-    """``"worst"`` (minimise the principal's payoff) or ``"best"``."""
-    method: str = "lp"
-    """Which solver produced it."""
-    message: str = ""
-    """Solver message."""
-
-    @property
-    def ok(self) -> bool:
-        """Whether a distribution was found."""
-        return self.distribution is not None
+"""HiGHS status codes of :func:`scipy.optimize.linprog`."""
 
 
 def cce_constraints(game: NormalFormGame) -> sp.csr_array:
@@ -103,18 +80,18 @@ def cce_constraints(game: NormalFormGame) -> sp.csr_array:
 
 def _finish(
     game: NormalFormGame, x: np.ndarray, eps: np.ndarray, sense: str, method: str, message: str = ""
-) -> CCEResult:
+) -> CCEResult[None]:
     x = np.clip(x, 0.0, None)
     x = (x / x.sum()).reshape(game.num_actions)
     value = float(np.sum(game.objective() * x))
-    return CCEResult("optimal", value, x, cce_regrets(game, x), eps, sense, method, message)
+    return CCEResult(CCEStatus.OPTIMAL, value, x, cce_regrets(game, x), eps, sense, method, message)
 
 
 def extreme_cce(
     game: NormalFormGame,
     epsilon: float | Sequence[float] | np.ndarray = 0.0,
     sense: Sense = "worst",
-) -> CCEResult:
+) -> CCEResult[None]:
     """The eps-CCE that minimises (``"worst"``) or maximises (``"best"``) the principal's payoff.
 
     Args:
@@ -147,22 +124,24 @@ def extreme_cce(
         method="highs-ds",
         options={"presolve": False},
     )
-    status = _STATUS.get(res.status, f"status_{res.status}")
-    if res.status != 0 or res.x is None:
+    status = _STATUS.get(res.status, CCEStatus.NUMERICAL_ERROR)
+    if status is not CCEStatus.OPTIMAL or res.x is None:
+        if status is CCEStatus.OPTIMAL:
+            status = CCEStatus.NUMERICAL_ERROR  # "optimal" without a point: never a solution
         return CCEResult(status, float("nan"), None, None, eps, sense, "lp", str(res.message))
     return _finish(game, np.asarray(res.x), eps, sense, "lp", str(res.message))
 
 
 def worst_case_cce(
     game: NormalFormGame, epsilon: float | Sequence[float] | np.ndarray = 0.0
-) -> CCEResult:
+) -> CCEResult[None]:
     """The eps-CCE with the lowest principal payoff (see :func:`extreme_cce`)."""
     return extreme_cce(game, epsilon, "worst")
 
 
 def best_case_cce(
     game: NormalFormGame, epsilon: float | Sequence[float] | np.ndarray = 0.0
-) -> CCEResult:
+) -> CCEResult[None]:
     """The eps-CCE with the highest principal payoff (see :func:`extreme_cce`)."""
     return extreme_cce(game, epsilon, "best")
 
@@ -267,12 +246,18 @@ def worst_case_pure_commitment(game: PrincipalGame, epsilon: float) -> PureCommi
 class RobustActionResult:
     """Worst-case eps-CCE value of every pure principal action and the best of them."""
 
-    action: int
-    """Principal action with the highest worst-case value."""
+    action: int | None
+    """Principal action with the highest worst-case value among those with an eps-CCE; ``None``
+    when no action has one (only possible for a negative eps)."""
     value: float
-    """Its worst-case value."""
-    per_action: tuple[CCEResult, ...]
+    """Its worst-case value (NaN when ``action`` is ``None``)."""
+    per_action: tuple[CCEResult[None], ...]
     """The extreme eps-CCE for each principal action."""
+
+    @property
+    def ok(self) -> bool:
+        """Whether some principal action has an eps-CCE (so there is a robust choice)."""
+        return self.action is not None
 
 
 def robust_principal_action(
@@ -283,10 +268,13 @@ def robust_principal_action(
     """For each pure principal action, the extreme eps-CCE of the induced game; pick the best.
 
     With ``sense="worst"`` this is the max-min robust choice of Eq. 1 restricted to pure actions.
+    Actions without an eps-CCE (infeasible LP) are never chosen.
     """
     results = tuple(
         extreme_cce(game.fixed(a0), epsilon, sense) for a0 in range(game.num_principal_actions)
     )
+    if not any(r.ok for r in results):
+        return RobustActionResult(None, float("nan"), results)
     values = np.array([r.value if r.ok else -np.inf for r in results])
     action = int(np.argmax(values))
     return RobustActionResult(action, float(values[action]), results)
