@@ -10,6 +10,12 @@ import pytest
 from robustmas.games import library
 from robustmas.games.bayesian import BayesianGame
 from robustmas.games.congestion import LinearCongestionGame
+from robustmas.games.limits import (
+    MAX_PAYOFF_ENTRIES,
+    GameTooLargeError,
+    check_dense_size,
+    check_num_players,
+)
 from robustmas.games.normal_form import NormalFormGame, PrincipalGame
 
 # ---------------------------------------------------------------------------------------------
@@ -368,6 +374,47 @@ def test_factory_parameter_errors():
         library.matrix_design(max_tau=-1)
     with pytest.raises(ValueError, match=r"^players/resources/strategies: "):
         library.random_congestion_game(resources=0)
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("random-v0:players=40", r"^players/actions: .*3\*\*40 = about 1\.22e19 joint actions"),
+        ("random-v0:players=2,actions=100000", r"10,000,000,000 joint actions asked for"),
+        ("random-v0:players=64,actions=1", r"64 players asked for, but a dense game has at most"),
+        ("matrix-design-v0:max_tau=100000000", r"^max_tau: .*use a smaller max_tau$"),
+        ("congestion-v0:strategies=100000000", r"^players/resources/strategies: .*entries"),
+    ],
+)
+def test_too_large_games_fail_before_allocating(spec: str, message: str) -> None:
+    with pytest.raises(GameTooLargeError, match=message) as info:
+        library.make(spec)
+    assert isinstance(info.value, ValueError)  # the CLI reports ValueError as exit status 2
+
+
+def test_dense_size_limit_is_inclusive() -> None:
+    assert MAX_PAYOFF_ENTRIES == 2**26
+    check_dense_size("x", (2**24,), 4)  # exactly at the limit
+    with pytest.raises(GameTooLargeError, match=r"^x: 16,777,217 joint actions"):
+        check_dense_size("x", (2**24 + 1,), 4)
+    check_num_players("x", 63)
+    with pytest.raises(GameTooLargeError, match=r"^x: 64 players"):
+        check_num_players("x", 64)
+    game = library.make("congestion-v0:players=2")
+    assert isinstance(game, LinearCongestionGame)
+    with pytest.raises(GameTooLargeError, match=r"^to_normal_form: 9 joint actions exceed"):
+        game.to_normal_form(max_joint_actions=8)
+
+
+def test_cli_reports_a_too_large_game_as_one_line_and_status_2() -> None:
+    from typer.testing import CliRunner
+
+    from robustmas.cli import app
+
+    result = CliRunner().invoke(app, ["games", "show", "random-v0:players=40"])
+    assert result.exit_code == 2
+    assert "joint actions asked for" in result.output
+    assert "array is too big" not in result.output
 
 
 def _is_dominant(u: np.ndarray, action: int, strict: bool) -> bool:

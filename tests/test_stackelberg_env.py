@@ -7,6 +7,7 @@ import pytest
 
 from robustmas.envs.stackelberg import settings as S
 from robustmas.envs.stackelberg.pomdp import StackelbergPOMDP, run_dynamics
+from robustmas.games.limits import GameTooLargeError
 
 KEYS = jax.random.split(jax.random.PRNGKey(0), 32)
 
@@ -126,3 +127,16 @@ def test_unknown_setting_and_param() -> None:
         S.make_setting("allocation-v0", colour=3)
     with pytest.raises(ValueError, match="items"):
         S.allocation(items=0)
+
+
+@pytest.mark.parametrize(
+    ("setting_id", "params", "message"),
+    [
+        ("matrix-design-v0", {"max_tau": 10**9}, r"^max_tau: .*joint actions asked for"),
+        ("allocation-v0", {"items": 10**5}, r"^items/messages: .*joint actions asked for"),
+        ("muspm-general-v0", {"types": 10**6}, r"^types/messages: .*joint actions asked for"),
+    ],
+)
+def test_too_large_settings_fail_before_allocating(setting_id, params, message) -> None:
+    with pytest.raises(GameTooLargeError, match=message):
+        S.make_setting(setting_id, **params)

@@ -13,11 +13,13 @@ Expected utilities under *product* distributions are computed from per-resource 
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from robustmas.games.limits import GameTooLargeError, check_dense_size
 from robustmas.games.normal_form import NormalFormGame, check_finite
 
 __all__ = ["LinearCongestionGame"]
@@ -129,16 +131,23 @@ class LinearCongestionGame:
     def to_normal_form(self, max_joint_actions: int = 2_000_000) -> NormalFormGame:
         """Enumerate joint actions (for exact LPs on small instances).
 
-        Raises ``ValueError`` when the joint action space exceeds ``max_joint_actions``.
+        Raises:
+            GameTooLargeError: (a ``ValueError``) the joint action space exceeds
+                ``max_joint_actions``, or the dense game would exceed
+                :data:`~robustmas.games.limits.MAX_PAYOFF_ENTRIES`.
+
         """
         shape = self.num_actions
-        count = int(np.prod(shape))
+        count = math.prod(shape)
         if count > max_joint_actions:
-            raise ValueError(
+            raise GameTooLargeError(
                 f"to_normal_form: {count} joint actions exceed "
                 f"max_joint_actions={max_joint_actions}"
             )
         n = self.num_players
+        check_dense_size(
+            "to_normal_form", shape, n + 1, fix="keep the game succinct (deviation_payoffs)"
+        )
         payoffs = np.empty((n, *shape))
         principal = np.empty(shape)
         for profile in itertools.product(*(range(m) for m in shape)):

@@ -13,6 +13,12 @@ from typing import Any
 import numpy as np
 
 from robustmas.games.congestion import LinearCongestionGame
+from robustmas.games.limits import (
+    MAX_PAYOFF_ENTRIES,
+    GameTooLargeError,
+    check_dense_size,
+    check_num_players,
+)
 from robustmas.games.normal_form import NormalFormGame, PrincipalGame
 
 __all__ = [
@@ -95,6 +101,13 @@ def matrix_design(tau: int | None = None, max_tau: int = 10) -> NormalFormGame |
         )
     if max_tau < 0:
         raise ValueError(f"max_tau: must be non-negative, got {max_tau}")
+    # Principal payoff and two follower payoffs for every (tau, row action, column action).
+    check_dense_size(
+        f"max_tau: the matrix design game with max_tau={max_tau}",
+        (max_tau + 1, 2, 2),
+        3,
+        fix="use a smaller max_tau",
+    )
     taus = range(max_tau + 1)
     payoffs = np.stack([followers(t) for t in taus], axis=1)  # (2, m0, 2, 2)
     return PrincipalGame(
@@ -123,11 +136,22 @@ def rock_paper_scissors() -> NormalFormGame:
 def random_game(
     players: int = 2, actions: int = 3, seed: int = 0, principal: bool = True
 ) -> NormalFormGame:
-    """A game with i.i.d. uniform [0, 1] payoffs (and principal payoff) drawn from ``seed``."""
+    """A game with i.i.d. uniform [0, 1] payoffs (and principal payoff) drawn from ``seed``.
+
+    Raises:
+        ValueError: ``players`` or ``actions`` below 1.
+        GameTooLargeError: more than :data:`~robustmas.games.limits.MAX_PAYOFF_ENTRIES` payoffs
+            (``actions ** players`` joint actions, one payoff per player and principal each).
+
+    """
     if players < 1 or actions < 1:
         raise ValueError(
             f"players/actions: need >= 1 each, got players={players}, actions={actions}"
         )
+    what = f"players/actions: a random game with players={players}, actions={actions}"
+    fix = "use fewer players or actions"
+    check_num_players(what, players, fix)  # before the shape below is spelled out
+    check_dense_size(what, (actions,) * players, players + int(principal), fix)
     rng = np.random.default_rng(seed)
     shape = (actions,) * players
     payoffs = rng.uniform(size=(players, *shape))
@@ -138,9 +162,24 @@ def random_game(
 def random_congestion_game(
     players: int = 3, resources: int = 4, strategies: int = 3, seed: int = 0
 ) -> LinearCongestionGame:
-    """A linear congestion game with random non-empty strategies and costs in [0, 1]."""
+    """A linear congestion game with random non-empty strategies and costs in [0, 1].
+
+    Raises:
+        ValueError: a parameter below 1.
+        GameTooLargeError: the 0/1 strategy matrices (``players x strategies x resources``
+            entries) exceed :data:`~robustmas.games.limits.MAX_PAYOFF_ENTRIES`.
+
+    """
     if players < 1 or resources < 1 or strategies < 1:
         raise ValueError("players/resources/strategies: need >= 1 each")
+    entries = players * strategies * resources
+    if entries > MAX_PAYOFF_ENTRIES:
+        raise GameTooLargeError(
+            f"players/resources/strategies: {players:,} players x {strategies:,} strategies x "
+            f"{resources:,} resources = {entries:,} strategy-matrix entries asked for, above the "
+            f"limit of {MAX_PAYOFF_ENTRIES:,} (MAX_PAYOFF_ENTRIES = 2**26); use fewer players, "
+            "strategies or resources"
+        )
     rng = np.random.default_rng(seed)
     strat = []
     for _ in range(players):

@@ -27,6 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from robustmas.envs.stackelberg.pomdp import StackelbergParams
+from robustmas.games.limits import check_dense_size
 from robustmas.games.normal_form import PrincipalGame
 
 __all__ = [
@@ -74,6 +75,12 @@ def matrix_design(max_tau: int = 10, **knobs: Any) -> StackelbergParams:
     """Monderer-Tennenholtz matrix design (Table 3): leader picks tau, reward 1[a_1 != a_2]."""
     if max_tau < 0:
         raise ValueError(f"max_tau: must be >= 0, got {max_tau}")
+    check_dense_size(
+        f"max_tau: the matrix-design setting with max_tau={max_tau}",
+        (2, 2, max_tau + 1),
+        3,
+        fix="use a smaller max_tau",
+    )
     taus = np.arange(max_tau + 1, dtype=float)
     row = (
         np.array([[3.0, 6.0], [4.0, 2.0]])[..., None]
@@ -93,6 +100,13 @@ def allocation(items: int = 3, messages: int = 3, **knobs: Any) -> StackelbergPa
     """Simple allocation mechanism (Sec. 4): optimum ``min(messages, items) / items``."""
     if items < 1 or messages < 1:
         raise ValueError(f"items/messages: need >= 1 each, got items={items}, messages={messages}")
+    # Follower and leader payoffs per (type, message, item).
+    check_dense_size(
+        f"items/messages: the allocation setting with items={items}, messages={messages}",
+        (items, messages, items),
+        2,
+        fix="use fewer items or messages",
+    )
     match = (np.arange(items)[:, None] == np.arange(items)[None, :]).astype(float)  # (type, item)
     payoff = np.broadcast_to(match[:, None, :], (items, messages, items))  # (T, M, A)
     return _params(np.full(items, 1.0 / items), payoff[None], payoff, np.arange(messages), **knobs)
@@ -160,8 +174,15 @@ def muspm(
             raise ValueError(f"probs[{i}]: must be a probability vector")
     if messages < 1:
         raise ValueError(f"messages: need >= 1, got {messages}")
-    mechanisms = [(f, p1, p2) for f in (0, 1) for p1 in prices for p2 in prices]
     t1, t2 = len(values[0]), len(values[1])
+    # Two follower payoffs and the leader's per (type 1, type 2, message 1, message 2, SPM).
+    check_dense_size(
+        f"messages: the muSPM setting with {t1} x {t2} types and messages={messages}",
+        (t1, t2, messages, messages, 2 * len(prices) ** 2),
+        3,
+        fix="use fewer types, messages or prices",
+    )
+    mechanisms = [(f, p1, p2) for f in (0, 1) for p1 in prices for p2 in prices]
     follower = np.zeros((2, t1, t2, messages, messages, len(mechanisms)))
     leader = np.zeros((t1, t2, messages, messages, len(mechanisms)))
     for a, b in itertools.product(range(t1), range(t2)):
@@ -182,6 +203,14 @@ def muspm_general(types: int = 3, messages: int = 3, **knobs: Any) -> Stackelber
     """Generalised muSPM: ``types`` equally likely values per agent on [0.5, 2.5] and [0, 1]."""
     if types < 1:
         raise ValueError(f"types: need >= 1, got {types}")
+    if messages < 1:
+        raise ValueError(f"messages: need >= 1, got {messages}")
+    check_dense_size(
+        f"types/messages: the general muSPM setting with types={types}, messages={messages}",
+        (types, types, messages, messages, 2 * len(DEFAULT_PRICES) ** 2),
+        3,
+        fix="use fewer types or messages",
+    )
     v1 = tuple(float(x) for x in np.linspace(0.5, 2.5, types))
     v2 = tuple(float(x) for x in np.linspace(0.0, 1.0, types))
     p = tuple([1.0 / types] * types)
