@@ -361,7 +361,12 @@ def test_parse_spec_errors(spec, message):
 
 
 def test_make_rejects_unknown_keyword():
-    with pytest.raises(ValueError, match=re.escape("random-v0: unknown parameter(s) ['colour']")):
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
+            "random-v0: unknown parameter 'colour' (allowed: players, actions, seed, principal)"
+        ),
+    ):
         library.make("random-v0", colour="red")
 
 

@@ -1,13 +1,13 @@
 """Named games with versioned ids (bump the version when a game's numbers change).
 
 Use :func:`make` with an id and keyword parameters, or the compact string form accepted by
-:func:`parse_spec`: ``"random-v0:players=4,actions=7,seed=0"``.
+:func:`parse_spec`: ``"random-v0:players=4,actions=7,seed=0"``.  The registry is a
+:class:`~robustmas.games.registry.Registry`; its entries declare typed parameters, and
+:func:`~robustmas.games.registry.check_params` validates them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -20,6 +20,7 @@ from robustmas.games.limits import (
     check_num_players,
 )
 from robustmas.games.normal_form import NormalFormGame, PrincipalGame
+from robustmas.games.registry import Entry, Param, Registry, convert_value
 
 __all__ = [
     "REGISTRY",
@@ -195,95 +196,80 @@ def random_congestion_game(
     )
 
 
-@dataclass(frozen=True)
-class GameSpec:
-    """A registry entry."""
-
-    id: str
-    """Versioned id, e.g. ``maintain-v0``."""
-    factory: Callable[..., Game]
-    """Builds the game from keyword parameters."""
-    summary: str
-    """One line for ``robustmas games list``."""
-    params: dict[str, type]
-    """Accepted parameters and their types."""
+class GameSpec(Entry[Game]):
+    """A games-registry entry: id, builder, summary, parameters (see :class:`Entry`)."""
 
 
-REGISTRY: dict[str, GameSpec] = {
-    spec.id: spec
-    for spec in [
+REGISTRY: Registry[GameSpec] = Registry(
+    "game id",
+    [
         GameSpec(
-            "samuelson-v0", samuelson, "Samuelson's game: robust principal picks B at eps >= 1", {}
+            "samuelson-v0", samuelson, "Samuelson's game: robust principal picks B at eps >= 1"
         ),
-        GameSpec(
-            "maintain-v0", maintain, "Maintain (Zhang et al.): mixed commitment worth 27.5", {}
-        ),
-        GameSpec("escape-v0", escape, "Escape (Zhang et al.): leader row C worth 30", {}),
+        GameSpec("maintain-v0", maintain, "Maintain (Zhang et al.): mixed commitment worth 27.5"),
+        GameSpec("escape-v0", escape, "Escape (Zhang et al.): leader row C worth 30"),
         GameSpec(
             "matrix-design-v0",
             matrix_design,
             "Monderer-Tennenholtz design game; principal picks payment tau (or fix tau=)",
-            {"tau": int, "max_tau": int},
+            (
+                Param("tau", int, "fixed payment: the followers' game alone"),
+                Param("max_tau", int, "the principal chooses tau in 0..max_tau"),
+            ),
         ),
-        GameSpec("rps-v0", rock_paper_scissors, "Rock-paper-scissors", {}),
+        GameSpec("rps-v0", rock_paper_scissors, "Rock-paper-scissors"),
         GameSpec(
             "random-v0",
             random_game,
             "Uniform [0,1] random N-player game with a principal",
-            {"players": int, "actions": int, "seed": int, "principal": bool},
+            (
+                Param("players", int, "number of players"),
+                Param("actions", int, "actions per player"),
+                Param("seed", int, "random seed"),
+                Param("principal", bool, "attach a principal payoff"),
+            ),
         ),
         GameSpec(
             "congestion-v0",
             random_congestion_game,
             "Random linear congestion game (succinct)",
-            {"players": int, "resources": int, "strategies": int, "seed": int},
+            (
+                Param("players", int, "number of players"),
+                Param("resources", int, "number of resources"),
+                Param("strategies", int, "strategies per player"),
+                Param("seed", int, "random seed"),
+            ),
         ),
-    ]
-}
+    ],
+)
+"""The named games, by versioned id (``robustmas games list``)."""
 
-
-def convert_param(key: str, value: str, kind: type) -> Any:
-    """Parse a ``key=value`` string parameter as ``kind``; ``ValueError`` names ``key``."""
-    if kind is bool:
-        if value.lower() in {"1", "true", "yes"}:
-            return True
-        if value.lower() in {"0", "false", "no"}:
-            return False
-        raise ValueError(f"{key}: expected true/false, got {value!r}")
-    try:
-        return kind(value)
-    except ValueError:
-        raise ValueError(f"{key}: expected {kind.__name__}, got {value!r}") from None
+convert_param = convert_value
+"""Convert a ``key=value`` string to a parameter's type (:func:`~.registry.convert_value`)."""
 
 
 def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
-    """Split ``"id:key=value,key=value"`` into the id and typed parameters."""
-    game_id, _, rest = spec.partition(":")
-    if game_id not in REGISTRY:
-        raise ValueError(f"unknown game id {game_id!r}; known ids: {', '.join(sorted(REGISTRY))}")
-    entry = REGISTRY[game_id]
-    params: dict[str, Any] = {}
-    for item in filter(None, (p.strip() for p in rest.split(","))):
-        key, eq, value = item.partition("=")
-        if not eq:
-            raise ValueError(f"{game_id}: parameter {item!r} must look like key=value")
-        if key not in entry.params:
-            allowed = ", ".join(entry.params) or "none"
-            raise ValueError(f"{game_id}: unknown parameter {key!r} (allowed: {allowed})")
-        params[key] = convert_param(key, value, entry.params[key])
-    return game_id, params
+    """Split ``"id:key=value,key=value"`` into the id and typed, validated parameters.
+
+    Raises:
+        ValueError: unknown id, an item that is not ``key=value``, an unknown parameter (the
+            message lists the allowed ones) or a value of the wrong type.
+
+    """
+    entry, params = REGISTRY.resolve(spec)
+    return entry.id, params
 
 
 def make(game_id: str, **params: Any) -> Game:
     """Build a registered game, e.g. ``make("random-v0", players=4, actions=7, seed=1)``.
 
-    ``game_id`` may also carry parameters in the compact form ``"random-v0:players=4"``.
+    ``game_id`` may also carry parameters in the compact form ``"random-v0:players=4"``;
+    keyword parameters override those, and string values are converted to the declared types.
+
+    Raises:
+        ValueError: as :func:`parse_spec`; also the builder's own errors, e.g.
+            :class:`~robustmas.games.limits.GameTooLargeError`.
+
     """
-    base, parsed = parse_spec(game_id)
-    entry = REGISTRY[base]
-    unknown = set(params) - set(entry.params)
-    if unknown:
-        raise ValueError(
-            f"{base}: unknown parameter(s) {sorted(unknown)}; allowed: {list(entry.params)}"
-        )
-    return entry.factory(**{**parsed, **params})
+    entry, typed = REGISTRY.resolve(game_id, **params)
+    return entry.builder(**typed)

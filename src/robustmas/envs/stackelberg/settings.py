@@ -17,9 +17,10 @@ Every setting is a finite Stackelberg setting (:class:`~.pomdp.StackelbergParams
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,8 +30,11 @@ import numpy as np
 from robustmas.envs.stackelberg.pomdp import StackelbergParams
 from robustmas.games.limits import check_dense_size
 from robustmas.games.normal_form import PrincipalGame
+from robustmas.games.registry import Entry, Param, Registry, check_params
 
 __all__ = [
+    "POMDP_KNOBS",
+    "POMDP_KNOB_PARAMS",
     "SETTINGS",
     "SettingSpec",
     "allocation",
@@ -41,6 +45,7 @@ __all__ = [
     "muspm_welfare_without_messages",
     "normal_form",
     "resolve_setting",
+    "setting_params",
 ]
 
 
@@ -218,17 +223,9 @@ def muspm_general(types: int = 3, messages: int = 3, **knobs: Any) -> Stackelber
 
 
 @dataclass(frozen=True)
-class SettingSpec:
-    """A Stackelberg POMDP preset."""
+class SettingSpec(Entry[StackelbergParams]):
+    """A Stackelberg POMDP preset: a registry entry with the exact optimum where known."""
 
-    id: str
-    """Versioned id."""
-    factory: Callable[..., StackelbergParams]
-    """Builds params from keyword parameters."""
-    summary: str
-    """One line for listings."""
-    params: dict[str, type]
-    """Accepted setting parameters."""
     optimum: Callable[..., float] | None = None
     """Exact optimal leader reward for given parameters, where known."""
 
@@ -245,69 +242,123 @@ def _escape(**knobs: Any) -> StackelbergParams:
     return normal_form(escape(), **knobs)
 
 
-SETTINGS: dict[str, SettingSpec] = {
-    s.id: s
-    for s in [
+_KNOB_DEFAULTS = {f.name: f.default for f in dataclasses.fields(StackelbergParams)}
+
+POMDP_KNOB_PARAMS: tuple[Param, ...] = tuple(
+    Param(name, kind, doc, _KNOB_DEFAULTS[name])
+    for name, kind, doc in [
+        ("num_rounds", int, "equilibrium sub-episodes (no-regret rounds)"),
+        ("num_reward_rounds", int, "reward sub-episodes"),
+        ("mw_step", float, "multiplicative-weights step of the followers"),
+        ("randomized", bool, "the leader commits to mixed strategies"),
+        ("simplex_actions", bool, "with randomized: a Simplex(A) action space"),
+        ("critic_full", bool, "the critic sees the map and the followers' strategies"),
+    ]
+)
+"""POMDP knobs (fields of :class:`~.pomdp.StackelbergParams`) that every setting accepts."""
+
+POMDP_KNOBS: dict[str, type] = {p.name: p.kind for p in POMDP_KNOB_PARAMS}
+"""Names and types of :data:`POMDP_KNOB_PARAMS`."""
+
+SETTINGS: Registry[SettingSpec] = Registry(
+    "setting",
+    [
         SettingSpec(
             "maintain-v0",
             _maintain,
             "Maintain; pure optimum 20, randomised 27.5",
-            {},
-            lambda randomized=False, **_: 27.5 if randomized else 20.0,
+            optimum=lambda randomized=False, **_: 27.5 if randomized else 20.0,
         ),
-        SettingSpec("escape-v0", _escape, "Escape; optimum 30 (row C)", {}, lambda **_: 30.0),
+        SettingSpec("escape-v0", _escape, "Escape; optimum 30 (row C)", optimum=lambda **_: 30.0),
         SettingSpec(
             "matrix-design-v0",
             matrix_design,
             "Monderer-Tennenholtz payments tau in 0..max_tau",
-            {"max_tau": int},
-            lambda **_: 1.0,
+            (Param("max_tau", int, "the leader pays tau in 0..max_tau"),),
+            optimum=lambda **_: 1.0,
         ),
         SettingSpec(
             "allocation-v0",
             allocation,
             "Allocate one of k items after one of m messages",
-            {"items": int, "messages": int},
-            lambda items=3, messages=3, **_: min(messages, items) / items,
+            (
+                Param("items", int, "items (and follower types)"),
+                Param("messages", int, "messages the follower can send"),
+            ),
+            optimum=lambda items=3, messages=3, **_: min(messages, items) / items,
         ),
         SettingSpec(
             "muspm-v0",
             muspm,
             "Sequential price mechanism with messages (two agents, one item)",
-            {"messages": int},
-            lambda **_: 0.0,
+            (Param("messages", int, "messages per agent"),),
+            optimum=lambda **_: 0.0,
         ),
         SettingSpec(
             "muspm-general-v0",
             muspm_general,
             "muSPM with t equally likely types per agent",
-            {"types": int, "messages": int},
+            (
+                Param("types", int, "equally likely values per agent"),
+                Param("messages", int, "messages per agent"),
+            ),
         ),
-    ]
-}
-
-POMDP_KNOBS: dict[str, type] = {
-    "num_rounds": int,
-    "num_reward_rounds": int,
-    "mw_step": float,
-    "randomized": bool,
-    "simplex_actions": bool,
-    "critic_full": bool,
-}
+    ],
+    shared=POMDP_KNOB_PARAMS,
+)
+"""The Stackelberg POMDP presets by versioned id; each also takes the :data:`POMDP_KNOBS`."""
 
 
 def make_setting(setting_id: str, **params: Any) -> StackelbergParams:
-    """Build a preset by id; ``params`` may mix setting parameters and POMDP knobs."""
-    if setting_id not in SETTINGS:
-        raise ValueError(f"unknown setting {setting_id!r}; known: {', '.join(sorted(SETTINGS))}")
-    spec = SETTINGS[setting_id]
-    unknown = set(params) - set(spec.params) - set(POMDP_KNOBS)
-    if unknown:
-        allowed = sorted(set(spec.params) | set(POMDP_KNOBS))
+    """Build a preset by id; ``params`` may mix setting parameters and POMDP knobs.
+
+    String values are converted to the declared types (see
+    :func:`~robustmas.games.registry.check_params`).
+
+    Raises:
+        ValueError: an unknown id, an unknown parameter (the message lists the allowed ones), a
+            value of the wrong type, or the builder's own checks.
+
+    """
+    spec = SETTINGS.entry(setting_id)
+    return spec.builder(**SETTINGS.check(setting_id, params))
+
+
+def _nfg_path(setting: str | os.PathLike[str]) -> str:
+    """The path of a ``.nfg`` setting, or a ``ValueError`` saying what ``setting`` should be."""
+    name = os.fspath(setting)
+    if not (name.lower().endswith(".nfg") or os.path.isfile(name)):
+        known = ", ".join(sorted(SETTINGS))
         raise ValueError(
-            f"{setting_id}: unknown parameter(s) {sorted(unknown)}; allowed: {allowed}"
+            f"setting: unknown setting {name!r}; expected one of {known} or a .nfg file path"
         )
-    return spec.factory(**params)
+    if not os.path.isfile(name):
+        raise ValueError(f"setting: no such .nfg file {name!r}")
+    return name
+
+
+def setting_params(setting: str | os.PathLike[str], params: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate ``params`` for a :data:`SETTINGS` id or a ``.nfg`` path; convert strings.
+
+    A command line can pass ``KEY=VALUE`` items through
+    :func:`~robustmas.games.registry.parse_assignments` and then this function.
+
+    Args:
+        setting: a preset id, or a two-player ``.nfg`` file (which takes the POMDP knobs only).
+        params: parameter values, as strings or typed.
+
+    Returns:
+        The typed parameters, in the order given.
+
+    Raises:
+        ValueError: an unknown setting or missing file, an unknown parameter (the message names
+            the setting and lists the allowed names) or a value of the wrong type.
+
+    """
+    if isinstance(setting, str) and setting in SETTINGS:
+        return SETTINGS.check(setting, params)
+    name = _nfg_path(setting)
+    return check_params(f"setting {name!r}", POMDP_KNOB_PARAMS, params)
 
 
 def resolve_setting(setting: str | os.PathLike[str], **params: Any) -> Any:
@@ -317,22 +368,10 @@ def resolve_setting(setting: str | os.PathLike[str], **params: Any) -> Any:
         ValueError: an unknown setting (naming it), an unknown parameter, or a ``.nfg`` game that
             is not a two-player game with at least two leader actions.
     """
+    if isinstance(setting, str) and setting in SETTINGS:
+        return make_setting(setting, **params)
+    typed = setting_params(setting, params)
     name = os.fspath(setting)
-    if isinstance(setting, str) and name in SETTINGS:
-        return make_setting(name, **params)
-    if not (name.lower().endswith(".nfg") or os.path.isfile(name)):
-        known = ", ".join(sorted(SETTINGS))
-        raise ValueError(
-            f"setting: unknown setting {name!r}; expected one of {known} or a .nfg file path"
-        )
-    if not os.path.isfile(name):
-        raise ValueError(f"setting: no such .nfg file {name!r}")
-    unknown = set(params) - set(POMDP_KNOBS)
-    if unknown:
-        raise ValueError(
-            f"setting {name!r}: unknown parameter(s) {sorted(unknown)}; "
-            f"allowed: {sorted(POMDP_KNOBS)}"
-        )
     from robustmas.games.formats import read_nfg, split_principal
 
     game = read_nfg(name)
@@ -341,4 +380,4 @@ def resolve_setting(setting: str | os.PathLike[str], **params: Any) -> Any:
     lead = split_principal(game, 0)
     if not isinstance(lead, PrincipalGame):
         raise ValueError(f"setting {name!r}: the leader (player 1) needs at least two actions")
-    return normal_form(lead, **params)
+    return normal_form(lead, **typed)
