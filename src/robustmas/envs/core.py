@@ -19,17 +19,31 @@ Multi-agent environments set ``num_agents = n > 1`` and stack the agents on a le
 * ``done`` is a scalar shared by all agents: episodes start and end together;
 * ``critic_observation(state, params)`` is one global state vector shared by all agents (a
   centralised critic adds the agent's identity itself if it needs it).
+
+An environment whose episodes end after a known number of steps declares it (see
+:func:`declared_horizon`): a method ``max_episode_steps(params) -> int``, or else an ``int``
+field ``episode_length`` of its params.  :func:`robustmas.envs.check_env` checks an environment
+against this protocol.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
 import jax
 import jax.numpy as jnp
 
-__all__ = ["Box", "Discrete", "Environment", "Simplex", "Space", "step_autoreset"]
+__all__ = [
+    "Box",
+    "Discrete",
+    "Environment",
+    "Simplex",
+    "Space",
+    "declared_horizon",
+    "step_autoreset",
+]
 
 Params = TypeVar("Params")
 State = TypeVar("State")
@@ -133,3 +147,18 @@ def step_autoreset(
     pick = lambda a, b: jnp.where(done, a, b)  # noqa: E731
     state_out = jax.tree_util.tree_map(pick, reset_state, new_state)
     return pick(reset_obs, obs), state_out, reward, done, info
+
+
+def declared_horizon(env: Environment[Params, State], params: Params) -> int | None:
+    """The most steps an episode of ``env`` lasts under ``params``, if the environment says.
+
+    Read from ``env.max_episode_steps(params)`` when the environment defines that method, else
+    from an ``int`` field ``params.episode_length``; ``None`` when neither exists.
+    """
+    declared: Callable[[Params], int] | None = getattr(env, "max_episode_steps", None)
+    if callable(declared):
+        return int(declared(params))
+    length = getattr(params, "episode_length", None)
+    if isinstance(length, int) and not isinstance(length, bool):
+        return length
+    return None

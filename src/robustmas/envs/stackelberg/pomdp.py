@@ -135,6 +135,10 @@ class StackelbergPOMDP:
         """The params this environment was built with."""
         return self._default
 
+    def max_episode_steps(self, params: StackelbergParams) -> int:
+        """``K``: one decision step per leader observation, the last one ends the episode."""
+        return self._k
+
     # ----------------------------------------------------------------------------------------
     def observation_space(self, params: StackelbergParams) -> Space:
         """One-hot index of the queried observation."""
