@@ -214,3 +214,13 @@ def test_python_dash_m(module: str, args: list[str], needle: str) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert needle in done.stdout
+
+
+def test_sampler_methods_and_the_succinct_congestion_game() -> None:
+    out = _json(["cce", "rps-v0", "-e", "0.1", "--method", "lagrangian", "--json"])
+    assert out["method"] == "lagrangian" and out["status"] == "optimal"
+    assert out["value"] >= lp.worst_case_cce(library.make("rps-v0"), 0.1).value - 1e-9
+    spec = "congestion-v0:players=3,resources=3,strategies=2,seed=0"
+    alg2 = _json(["cce", spec, "-e", "0.1", "--method", "approachability", "--json"])
+    assert alg2["method"] == "approachability" and max(alg2["regrets"]) <= 0.1 + 1e-9
+    assert sum(np.ravel(alg2["distribution"])) == pytest.approx(1.0)

@@ -94,6 +94,17 @@ def test_start_run_records_the_configuration(tmp_path: Path) -> None:
     assert resumed.checkpoint == run.checkpoint
 
 
+def test_string_params_are_typed_before_they_are_stored(tmp_path: Path) -> None:
+    store = tmp_path / "r.duckdb"
+    raw = (("messages", "2"), ("num_rounds", "50"))  # as a command line gives them
+    run = start_run(RunSpec("allocation-v0", raw, store=store, run_id="typed"))
+    assert run.spec.params == (("messages", 2), ("num_rounds", 50))
+    with RunStore(store) as db:
+        assert db.get_run("typed")["config"]["params"] == {"messages": 2, "num_rounds": 50}
+    with pytest.raises(ValueError, match="messages: expected int, got 'two'"):
+        start_run(RunSpec("allocation-v0", (("messages", "two"),), store=store))
+
+
 def test_unknown_setting_stores_nothing(tmp_path: Path) -> None:
     store = tmp_path / "r.duckdb"
     with pytest.raises(ValueError, match="unknown parameter"):

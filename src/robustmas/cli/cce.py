@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import typer
@@ -18,6 +18,7 @@ import typer
 from robustmas.cli._common import EXIT_NO_ANSWER, JsonOption, UserError, guard, parse_floats
 from robustmas.equilibria import lp
 from robustmas.equilibria.regret import broadcast_epsilon
+from robustmas.equilibria.result import CCEResult
 from robustmas.games.bayesian import BayesianGame
 from robustmas.games.congestion import LinearCongestionGame
 from robustmas.games.formats import load_game
@@ -92,28 +93,18 @@ def _support(game: NormalFormGame, joint: np.ndarray, top: int = 8) -> list[tupl
     return out
 
 
-def _solve(game: NormalFormGame, eps: np.ndarray, sense: str, method: Method) -> lp.CCEResult:
-    """One extreme eps-CCE of a followers' game with the chosen method, as a :class:`CCEResult`."""
+def _solve(game: NormalFormGame, eps: np.ndarray, sense: str, method: Method) -> CCEResult[Any]:
+    """One extreme eps-CCE of a followers' game with the chosen method."""
+    side: Literal["worst", "best"] = "worst" if sense == "worst" else "best"
     if method is Method.lp:
-        return lp.extreme_cce(game, eps, "worst" if sense == "worst" else "best")
+        return lp.extreme_cce(game, eps, side)
     if method is Method.approachability:
-        from robustmas.equilibria.approachability import approachability_cce
+        from robustmas.equilibria import approachability
 
-        res = approachability_cce(game, eps, "worst" if sense == "worst" else "best")
-        dist = res.distribution()
-        return lp.CCEResult(
-            res.status,
-            res.value,
-            dist,
-            res.regrets,
-            eps,
-            sense,
-            "approachability",
-            f"target y={res.target:.6g}, {res.oracle_calls} oracle calls",
-        )
-    from robustmas.equilibria.lagrangian import lagrangian_cce
+        return approachability.extreme_cce(game, eps, side)
+    from robustmas.equilibria import lagrangian
 
-    return lagrangian_cce(game, eps, "worst" if sense == "worst" else "best").cce
+    return lagrangian.extreme_cce(game, eps, side)
 
 
 def _followers_game(game: Any) -> NormalFormGame:
@@ -132,14 +123,14 @@ def _eps_text(eps: np.ndarray) -> str:
     return ", ".join(f"{e:g}" for e in eps)
 
 
-def _no_cce(res: lp.CCEResult) -> str:
+def _no_cce(res: CCEResult[Any]) -> str:
     """Why ``res`` holds no distribution, in one line."""
     if res.status == "infeasible":
         return f"no eps-CCE exists at eps {_eps_text(res.epsilon)}"
     return f"no eps-CCE found at eps {_eps_text(res.epsilon)}: solver status {res.status}"
 
 
-def _result_json(game: NormalFormGame, res: lp.CCEResult) -> dict[str, Any]:
+def _result_json(game: NormalFormGame, res: CCEResult[Any]) -> dict[str, Any]:
     return {
         "status": res.status,
         "value": None if not res.ok else res.value,
@@ -154,22 +145,25 @@ def _result_json(game: NormalFormGame, res: lp.CCEResult) -> dict[str, Any]:
     }
 
 
-def _print_result(game: NormalFormGame, res: lp.CCEResult, title: str) -> None:
+def _print_result(game: NormalFormGame, res: CCEResult[Any], title: str) -> None:
     typer.echo(title)
     typer.echo(f"  status   {res.status}")
-    if not res.ok or res.distribution is None or res.regrets is None:
+    if not res.ok or res.regrets is None:
         typer.echo(f"  {_no_cce(res)}")
         typer.echo(f"  message  {res.message}")
         return
     typer.echo(f"  value    {res.value:.6g}   ({res.sense}-case principal payoff)")
     regrets = ", ".join(f"{p}: {r:.4g}" for p, r in zip(game.players, res.regrets, strict=True))
     typer.echo(f"  regrets  {regrets}   (eps {_eps_text(res.epsilon)})")
+    if res.distribution is None:  # e.g. Algorithm 2 on a game too large for a dense tensor
+        typer.echo("  support  (not materialised: too many joint actions)")
+        return
     typer.echo("  support")
     for name, p in _support(game, res.distribution):
         typer.echo(f"    {p:8.4f}  {name}")
 
 
-def _emit(game: NormalFormGame, res: lp.CCEResult, as_json: bool, extra: dict[str, Any]) -> None:
+def _emit(game: NormalFormGame, res: CCEResult[Any], as_json: bool, extra: dict[str, Any]) -> None:
     """Print one result; exit with status 1 if it holds no eps-CCE."""
     if as_json:
         typer.echo(json.dumps({**_result_json(game, res), **extra}))
@@ -292,18 +286,10 @@ def cce(
         followers = _followers_game(loaded)
         eps = _epsilon(epsilon, "--epsilon", followers.num_players, allow_negative_epsilon, method)
         if isinstance(loaded, LinearCongestionGame) and method is Method.approachability:
-            from robustmas.equilibria.approachability import approachability_cce
+            from robustmas.equilibria import approachability
 
-            res_a = approachability_cce(loaded, eps, sense)
-            res = lp.CCEResult(
-                res_a.status,
-                res_a.value,
-                res_a.distribution(),
-                res_a.regrets,
-                eps,
-                sense,
-                "approachability",
-            )
+            # Algorithm 2 queries the succinct game; the dense one only names the actions.
+            res = approachability.extreme_cce(loaded, eps, "worst" if worst else "best")
         else:
             res = _solve(followers, eps, sense, method)
         _emit(

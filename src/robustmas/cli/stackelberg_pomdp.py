@@ -41,28 +41,6 @@ _FLAGS = {
 """Run-spec fields -> the flags that set them (errors name the flag)."""
 
 
-def _parse_params(items: list[str]) -> dict[str, Any]:
-    """``KEY=VALUE`` strings to typed setting parameters / POMDP knobs (in the given order)."""
-    from robustmas.envs.stackelberg.settings import POMDP_KNOBS, SETTINGS
-    from robustmas.games.library import convert_param
-
-    kinds: dict[str, type] = dict(POMDP_KNOBS)
-    for spec in SETTINGS.values():
-        kinds.update(spec.params)
-    out: dict[str, Any] = {}
-    for item in items:
-        key, eq, value = item.partition("=")
-        if not eq or not key:
-            raise UserError(f"--param: expected KEY=VALUE, got {item!r}")
-        kind = kinds.get(key)
-        if kind is None:
-            raise UserError(
-                f"--param: unknown parameter {key!r}; known: {', '.join(sorted(kinds))}"
-            )
-        out[key] = convert_param(f"--param {key}", value, kind)
-    return out
-
-
 @contextmanager
 def _progress_bar(enabled: bool) -> Iterator[ProgressFn | None]:
     """A rich progress bar on a terminal's stderr (updates per seed); ``None`` otherwise."""
@@ -118,15 +96,17 @@ def spomdp_train(
         from robustmas.compilation.program_cache import default_cache_dir
         from robustmas.compilation.xla import enable_compilation_cache
         from robustmas.experiments.run import RunSpec, RunSpecError, run_job
+        from robustmas.games.registry import parse_assignments
 
         try:
             spec = None
             if resume is None:
                 if setting is None:
                     raise UserError("SETTING: give a preset id or a .nfg path (or --resume RUN)")
+                raw = parse_assignments(param or [], "--param")  # typed by start_run
                 spec = RunSpec(
                     setting,
-                    tuple(_parse_params(param or []).items()),
+                    tuple(raw.items()),
                     randomized=randomized,
                     critic=critic,
                     seeds=seeds,

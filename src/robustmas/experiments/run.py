@@ -88,7 +88,8 @@ class RunSpec:
     two-player ``.nfg`` file (player 1 leads)."""
     params: tuple[tuple[str, Any], ...] = ()
     """Setting parameters and POMDP knobs as ``(name, value)`` pairs, e.g.
-    ``(("messages", 2),)``."""
+    ``(("messages", 2),)``; string values (``"2"``, from a command line) are converted to the
+    declared types by :func:`start_run`."""
     randomized: bool = False
     """The leader commits to a mixed strategy (otherwise a pure one)."""
     critic: str = "full"
@@ -237,13 +238,20 @@ def start_run(spec: RunSpec) -> Run:
     """Resolve a spec to a new run: validate it, pick the run id, record it in the store.
 
     The store row (status ``running``) holds the whole configuration, so that
-    :func:`resume_run` can continue the run from its checkpoint after a crash.
+    :func:`resume_run` can continue the run from its checkpoint after a crash.  The returned
+    run's spec holds the parameters converted to their declared types.
 
     Raises:
         RunSpecError: a field of the spec is unusable (its name is in ``field``).
         ValueError: an unknown setting or setting parameter (from ``resolve_setting``).
     """
-    env_params = _resolve_params(spec)  # validates the setting before anything is stored
+    from robustmas.envs.stackelberg.settings import setting_params
+
+    # Names and types checked, strings converted, before anything is stored.
+    spec = dataclasses.replace(
+        spec, params=tuple(setting_params(spec.setting, spec.param_dict).items())
+    )
+    env_params = _resolve_params(spec)
     config = spec.ppo_config()
     run_id = spec.run_id or uuid.uuid4().hex[:12]
     checkpoint = spec.checkpoint_path(run_id)
