@@ -85,26 +85,27 @@ def test_program_cache_gives_identical_results(tmp_path: Path, chunked: bool) ->
     _assert_same_result(plain, loaded)
 
 
-def test_cli_progress_bar_keeps_programs_cacheable(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import io
-    import sys
+def test_run_progress_keeps_programs_cacheable(tmp_path: Path) -> None:
+    """A checkpointed run reports progress from the host per chunk, so its programs (init, one
+    chunk program, the final evaluation) are all stored in the program cache."""
+    from robustmas.experiments.run import RunSpec, execute_run, start_run
 
-    from robustmas.cli import _train_with_progress
-
-    class Terminal(io.StringIO):
-        def isatty(self) -> bool:
-            return True
-
-    monkeypatch.setattr(sys, "stderr", Terminal())
-    monkeypatch.setenv("ROBUSTMAS_PROGRAM_CACHE", str(tmp_path / "programs"))
-    params = make_setting("allocation-v0", messages=2, num_rounds=50, num_reward_rounds=5)
-    config = default_ppo_config("allocation-v0", total_timesteps=128 * 10, eval_every=5)
-    result = _train_with_progress(
-        params, config, 2, 0, False, train_leader, str(tmp_path / "run.msgpack")
+    spec = RunSpec(
+        "allocation-v0",
+        (("messages", 2), ("num_rounds", 50), ("num_reward_rounds", 5)),
+        ppo=(("total_timesteps", 128 * 10), ("eval_every", 5)),
+        seeds=2,
+        store=None,
+        checkpoint_dir=tmp_path,
     )
-    assert result.per_seed.shape == (2,)
+    seen: list[tuple[int, int]] = []
+    result = execute_run(
+        start_run(spec),
+        progress=lambda done, total: seen.append((done, total)),
+        program_cache=tmp_path / "programs",
+    )
+    assert result.leader.per_seed.shape == (2,)
+    assert seen == [(10, 10)]
     names = sorted(p.name.split("-")[1] for p in (tmp_path / "programs").glob("*.jaxexport"))
     assert names == ["chunk10", "evaluate", "init"]
 

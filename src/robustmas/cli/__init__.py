@@ -7,7 +7,4 @@ One module per command group (:mod:`~robustmas.cli.cce`, :mod:`~robustmas.cli.ga
 
 from robustmas.cli.app import app, main
 
-# Kept for tests/test_stackelberg_pomdp.py (deprecated; see its docstring).
-from robustmas.cli.stackelberg_pomdp import _train_with_progress as _train_with_progress
-
 __all__ = ["app", "main"]

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -165,36 +165,3 @@ def spomdp_reproduce(
         typer.echo(f"plots and results.json in {out}")
 
     guard(run)
-
-
-def _train_with_progress(
-    env_params: Any,
-    config: Any,
-    seeds: int,
-    seed: int,
-    quiet: bool,
-    train_leader: Callable[..., Any],
-    checkpoint: str | None = None,
-) -> Any:
-    """Deprecated: ``train_leader`` under the progress bar, for an older test.
-
-    Kept for ``tests/test_stackelberg_pomdp.py``; new code runs a
-    :class:`~robustmas.experiments.run.RunSpec` through
-    :func:`~robustmas.experiments.run.execute_run` with ``progress=``.
-    """
-    from robustmas.compilation.program_cache import default_cache_dir
-
-    with _progress_bar(not quiet) as progress:
-        total = config.num_updates
-        chunk_fn = (
-            None if progress is None or checkpoint is None else (lambda done: progress(done, total))
-        )
-        return train_leader(
-            env_params,
-            config,
-            num_seeds=seeds,
-            seed=seed,
-            checkpoint=checkpoint,
-            program_cache=default_cache_dir(),
-            chunk_fn=chunk_fn,
-        )
