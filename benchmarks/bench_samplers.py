@@ -11,9 +11,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from robustmas.equilibria import lp
-from robustmas.equilibria.approachability import approachability_cce
-from robustmas.equilibria.lagrangian import lagrangian_sweep
+from robustmas.equilibria import approachability, lagrangian, lp
 from robustmas.games import library
 
 
@@ -26,7 +24,7 @@ def congestion_table(seeds: list[int], epsilons: list[float]) -> None:
         dense = game.to_normal_form()
         for eps in epsilons:
             t = time.perf_counter()
-            res = approachability_cce(game, eps, "worst")
+            res = approachability.extreme_cce(game, eps, "worst")
             dt = time.perf_counter() - t
             exact = lp.worst_case_cce(dense, eps)
             assert res.regrets is not None
@@ -42,15 +40,15 @@ def random_table(seeds: list[int], epsilons: list[float]) -> None:
     print("|---|---|---|---|---|---|")
     for seed in seeds:
         game = library.random_game(players=2, actions=3, seed=seed)
-        sweep = lagrangian_sweep(game, epsilons)
+        sweep = lagrangian.extreme_cce_sweep(game, epsilons)
         for eps, lag in zip(epsilons, sweep, strict=True):
             exact = lp.worst_case_cce(game, eps)
-            alg2 = approachability_cce(game, eps, "worst") if eps > 0 else None
+            alg2 = approachability.extreme_cce(game, eps, "worst") if eps > 0 else None
             a2 = f"{alg2.value:.4f}" if alg2 is not None and alg2.ok else "n/a (eps=0)"
-            assert lag.cce.regrets is not None
+            assert lag.regrets is not None
             print(
-                f"| {seed} | {eps} | {exact.value:.4f} | {a2} | {lag.cce.value:.4f} | "
-                f"{lag.cce.regrets.max():.4f} |"
+                f"| {seed} | {eps} | {exact.value:.4f} | {a2} | {lag.value:.4f} | "
+                f"{lag.regrets.max():.4f} |"
             )
 
 

@@ -8,7 +8,6 @@ from robustmas.equilibria.approachability import (
     ApproachabilityConfig,
     ApproachabilityDetails,
     ProductMixture,
-    approachability_cce,
     extreme_cce,
     mixture_values,
 )
@@ -98,19 +97,3 @@ def test_failure_is_a_result_without_distribution() -> None:
     assert res.status == "failed" and not res.ok
     assert res.distribution is None and res.regrets is None and np.isnan(res.value)
     assert res.details.mixture is None and res.details.history == ((res.details.target, False),)
-
-
-def test_former_result_form_gives_the_same_answer() -> None:
-    """``approachability_cce`` (kept for callers not yet switched) repackages ``extreme_cce``."""
-    game = library.random_game(players=2, actions=3, seed=5)
-    cfg = ApproachabilityConfig(outer_iterations=50, bisection_steps=3)
-    new = extreme_cce(game, 0.1, "worst", cfg)
-    old = approachability_cce(game, 0.1, "worst", cfg)
-    assert old.status == new.status == "optimal"
-    assert old.value == new.value and old.target == new.details.target
-    assert old.oracle_calls == new.details.oracle_calls and old.history == list(new.details.history)
-    assert new.regrets is not None and old.regrets is not None
-    np.testing.assert_array_equal(old.regrets, new.regrets)
-    assert new.distribution is not None
-    np.testing.assert_array_equal(old.distribution(), new.distribution)
-    assert new.message == f"target y={old.target:.6g}, {old.oracle_calls} oracle calls"

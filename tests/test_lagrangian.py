@@ -10,8 +10,6 @@ from robustmas.equilibria.lagrangian import (
     LagrangianConfig,
     extreme_cce,
     extreme_cce_sweep,
-    lagrangian_cce,
-    lagrangian_sweep,
 )
 from robustmas.games import NormalFormGame, library
 
@@ -87,19 +85,6 @@ def test_single_run_matches_sweep_and_is_deterministic() -> None:
     assert a.details.trace.values.shape == (100,)
     assert a.details.trace.multipliers.shape == (100, 2)
     assert a.status == "optimal" and a.ok and a.method == "lagrangian"
-
-
-def test_former_result_form_gives_the_same_answer() -> None:
-    """``lagrangian_cce``/``lagrangian_sweep`` (kept for callers not yet switched) repackage."""
-    game = _two_followers()
-    cfg = LagrangianConfig(outer_iterations=50)
-    new = extreme_cce(game, 0.05, config=cfg)
-    old = lagrangian_cce(game, 0.05, config=cfg)
-    (old_sweep,) = lagrangian_sweep(game, [0.05], config=cfg)
-    assert old.cce.value == new.value and old.paper_estimate == new.details.paper_estimate
-    np.testing.assert_array_equal(old.multipliers, new.details.multipliers)
-    assert old_sweep.cce.distribution is not None and new.distribution is not None
-    np.testing.assert_allclose(old_sweep.cce.distribution, new.distribution, atol=1e-5)
 
 
 def test_best_case_is_above_worst_case() -> None:

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal, Protocol
 
 import numpy as np
@@ -42,10 +42,8 @@ __all__ = [
     "DENSE_LIMIT",
     "ApproachabilityConfig",
     "ApproachabilityDetails",
-    "ApproachabilityResult",
     "ProductMixture",
     "ProductOracle",
-    "approachability_cce",
     "extreme_cce",
     "mixture_values",
 ]
@@ -168,40 +166,6 @@ class ApproachabilityDetails:
     """Number of product-distribution payoff queries made."""
     history: tuple[tuple[float, bool], ...]
     """``(y, approached)`` for every target tried, in order."""
-
-
-@dataclass(frozen=True)
-class ApproachabilityResult:
-    """Output of :func:`approachability_cce` (the former result type; see :func:`extreme_cce`)."""
-
-    status: CCEStatus
-    """``"optimal"`` when an eps-CCE was approached (the best over the bisection), else
-    ``"failed"``."""
-    value: float
-    """Principal payoff ``u_0(x)``."""
-    regrets: np.ndarray | None
-    """Exact CCE regrets of the returned distribution, shape ``(N,)``."""
-    mixture: ProductMixture | None
-    """The returned eps-CCE as a mixture of product distributions."""
-    epsilon: np.ndarray
-    """Per-agent slack, shape ``(N,)``."""
-    sense: str
-    """``"worst"`` or ``"best"``."""
-    target: float
-    """Largest target ``y`` (in ``nu`` units) that was approached."""
-    oracle_calls: int
-    """Number of product-distribution payoff queries made."""
-    history: list[tuple[float, bool]] = field(default_factory=list)
-    """``(y, approached)`` for every target tried."""
-
-    @property
-    def ok(self) -> bool:
-        """Whether a distribution was found."""
-        return self.mixture is not None
-
-    def distribution(self) -> np.ndarray | None:
-        """Dense joint distribution (only sensible for small games)."""
-        return None if self.mixture is None else self.mixture.dense()
 
 
 def _objective_bounds(game: ProductOracle, sign: float) -> tuple[float, float]:
@@ -388,30 +352,4 @@ def extreme_cce(
         "approachability",
         f"target y={best_y:.6g}, {calls} oracle calls",
         details,
-    )
-
-
-def approachability_cce(
-    game: ProductOracle,
-    epsilon: float | Sequence[float] | np.ndarray,
-    sense: Literal["worst", "best"] = "worst",
-    config: ApproachabilityConfig | None = None,
-) -> ApproachabilityResult:
-    """:func:`extreme_cce` in the former :class:`ApproachabilityResult` form.
-
-    Kept only until the command line reads :func:`extreme_cce`'s
-    :class:`~robustmas.equilibria.result.CCEResult`; new code should call :func:`extreme_cce`.
-    """
-    res = extreme_cce(game, epsilon, sense, config)
-    d = res.details
-    return ApproachabilityResult(
-        res.status,
-        res.value,
-        res.regrets,
-        d.mixture,
-        res.epsilon,
-        res.sense,
-        d.target,
-        d.oracle_calls,
-        list(d.history),
     )

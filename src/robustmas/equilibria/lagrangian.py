@@ -47,12 +47,9 @@ from robustmas.games.normal_form import NormalFormGame
 __all__ = [
     "LagrangianConfig",
     "LagrangianDetails",
-    "LagrangianResult",
     "LagrangianTrace",
     "extreme_cce",
     "extreme_cce_sweep",
-    "lagrangian_cce",
-    "lagrangian_sweep",
 ]
 
 
@@ -169,27 +166,6 @@ class LagrangianDetails:
     """Per-step history in game units."""
 
 
-@dataclass(frozen=True)
-class LagrangianResult:
-    """Output of :func:`lagrangian_cce` (the former result type; see :func:`extreme_cce`)."""
-
-    cce: CCEResult[LagrangianDetails]
-    """The returned distribution (average of late iterates), its principal value and exact
-    regrets."""
-    paper_estimate: float
-    """Algorithm 1's printed output: the mean of ``u_0(x_j)`` over all outer steps."""
-    multipliers: np.ndarray
-    """Final ``lambda``, shape ``(N,)``."""
-    trace: LagrangianTrace
-    """Per-step history in game units."""
-
-    @classmethod
-    def of(cls, res: CCEResult[LagrangianDetails]) -> LagrangianResult:
-        """The former form of an :func:`extreme_cce` result."""
-        d = res.details
-        return cls(res, d.paper_estimate, d.multipliers, d.trace)
-
-
 def _result(
     game: NormalFormGame,
     joint: jax.Array,
@@ -286,27 +262,3 @@ def extreme_cce_sweep(
         )
         for k in range(len(eps_list))
     ]
-
-
-def lagrangian_cce(
-    game: NormalFormGame,
-    epsilon: float | Sequence[float] | np.ndarray,
-    sense: Literal["worst", "best"] = "worst",
-    config: LagrangianConfig | None = None,
-) -> LagrangianResult:
-    """:func:`extreme_cce` in the former :class:`LagrangianResult` form.
-
-    Kept only until the command line and the benchmarks read :func:`extreme_cce`'s
-    :class:`~robustmas.equilibria.result.CCEResult`; new code should call :func:`extreme_cce`.
-    """
-    return LagrangianResult.of(extreme_cce(game, epsilon, sense, config))
-
-
-def lagrangian_sweep(
-    game: NormalFormGame,
-    epsilons: Sequence[float] | np.ndarray,
-    sense: Literal["worst", "best"] = "worst",
-    config: LagrangianConfig | None = None,
-) -> list[LagrangianResult]:
-    """:func:`extreme_cce_sweep` in the former :class:`LagrangianResult` form (see above)."""
-    return [LagrangianResult.of(r) for r in extreme_cce_sweep(game, epsilons, sense, config)]
