@@ -1,6 +1,6 @@
 """Algorithm 2 of the robust-principal paper: Blackwell approachability for extreme eps-CCE.
 
-Reference: "Robust principal training against worst-case coarse-correlated equilibria",
+Reference (the robust-principal paper, cited in full below):
 Lemma 1 / Lemma 2 / Theorem 1 (Sec. 4 and Appendix A) and Algorithm 2 (Appendix D).
 
 For a target ``y`` the vector payoff of a joint distribution ``x`` is (Eq. 3)::
@@ -24,6 +24,10 @@ games the result has ``nu(x) >= 0.4 max_{eps-CCE} nu - tolerance``.
 solver returns, with :class:`ApproachabilityDetails` (the product mixture, the target ``y``, the
 oracle calls).  :func:`approachability_cce` gives the same answer in the former
 :class:`ApproachabilityResult` form, for callers not yet switched.
+
+References:
+* Zhao, Trott, Xiong, Zheng, *Learning to Play General-Sum Games Against Multiple Boundedly
+  Rational Agents*, AAAI 2023, arXiv:2106.05492 (the robust-principal paper).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Algorithm 1 of the robust-principal paper: decoupled Lagrangian sampling of pessimistic eps-CCE.
 
-Reference: "Robust principal training against worst-case coarse-correlated equilibria", Sec. 5,
+Reference (the robust-principal paper, cited in full below): Sec. 5,
 Eq. 5 (the Lagrangian dual ``L(eps) = min_x max_lambda u_0(x) - sum_i lambda_i (Reg_i(x) - eps_i)``)
 and Algorithm 1.
 
@@ -27,6 +27,10 @@ The whole loop is one ``jax.lax.scan``, so an eps sweep is one ``jax.vmap`` call
 solver returns, with :class:`LagrangianDetails` (multipliers, trace, the paper's estimate).
 :func:`lagrangian_cce` and :func:`lagrangian_sweep` give the same answers in the former
 :class:`LagrangianResult` form, for callers not yet switched.
+
+References:
+* Zhao, Trott, Xiong, Zheng, *Learning to Play General-Sum Games Against Multiple Boundedly
+  Rational Agents*, AAAI 2023, arXiv:2106.05492 (the robust-principal paper).
 """
 
 from __future__ import annotations

@@ -16,6 +16,11 @@
 
 Infeasible or unbounded LPs are reported through ``status``, never raised.  :class:`CCEResult`
 (defined in :mod:`robustmas.equilibria.result`, shared with the samplers) is re-exported here.
+
+References:
+* Zhao, Trott, Xiong, Zheng, *Learning to Play General-Sum Games Against Multiple Boundedly
+  Rational Agents*, AAAI 2023, arXiv:2106.05492 (the robust-principal paper).
+* Conitzer, Sandholm, *Computing the Optimal Strategy to Commit to*, ACM EC 2006.
 """
 
 from __future__ import annotations

@@ -37,6 +37,12 @@ the sampled profiles.
 
 :func:`hedge_numpy` is a plain NumPy loop of the expected mode, kept as a reference and as the
 peer for speed comparisons.
+
+References:
+* Brero, Eden, Chakrabarti, Gerstgrasser, Li, Parkes, *Stackelberg POMDP: A Reinforcement
+  Learning Approach for Economic Design* (first titled *Learning Stackelberg Equilibria and
+  Applications to Economic Design Games*), arXiv:2210.03852, 2023 (the Stackelberg POMDP paper).
+* Hartline, Syrgkanis, Tardos, *No-Regret Learning in Bayesian Games*, NeurIPS 2015.
 """
 
 from __future__ import annotations

@@ -6,6 +6,13 @@
 * Nash gap of a product distribution: the same quantity for ``x = x_1 x ... x x_N`` (always >= 0).
 * Bayesian CCE regret per (player, type) (Stackelberg POMDP paper, Eq. 3), for joint
   distributions over actions conditioned on each type profile.
+
+References:
+* Zhao, Trott, Xiong, Zheng, *Learning to Play General-Sum Games Against Multiple Boundedly
+  Rational Agents*, AAAI 2023, arXiv:2106.05492 (the robust-principal paper).
+* Brero, Eden, Chakrabarti, Gerstgrasser, Li, Parkes, *Stackelberg POMDP: A Reinforcement
+  Learning Approach for Economic Design* (first titled *Learning Stackelberg Equilibria and
+  Applications to Economic Design Games*), arXiv:2210.03852, 2023 (the Stackelberg POMDP paper).
 """
 
 from __future__ import annotations

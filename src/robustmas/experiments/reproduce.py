@@ -6,6 +6,11 @@ training curves per setting into ``out_dir``.  Every cell is a
 :class:`~robustmas.experiments.run.RunSpec` (:func:`experiment_spec`) trained by
 :func:`~robustmas.experiments.run.run_job`, like a run of the command line.
 ``make reproduce-stackelberg`` runs it.
+
+References:
+* Brero, Eden, Chakrabarti, Gerstgrasser, Li, Parkes, *Stackelberg POMDP: A Reinforcement
+  Learning Approach for Economic Design* (first titled *Learning Stackelberg Equilibria and
+  Applications to Economic Design Games*), arXiv:2210.03852, 2023 (the Stackelberg POMDP paper).
 """
 
 from __future__ import annotations

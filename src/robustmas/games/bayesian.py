@@ -4,6 +4,11 @@ Player ``i`` with type ``t_i`` receives ``payoffs[i][t_i, a_1, ..., a_N]`` at jo
 (payoffs depend on the own type and the joint action, as in the Stackelberg POMDP paper, Sec. 3).
 The prior ``prior[t_1, ..., t_N]`` is a joint distribution over type profiles and may be
 correlated.
+
+References:
+* Brero, Eden, Chakrabarti, Gerstgrasser, Li, Parkes, *Stackelberg POMDP: A Reinforcement
+  Learning Approach for Economic Design* (first titled *Learning Stackelberg Equilibria and
+  Applications to Economic Design Games*), arXiv:2210.03852, 2023 (the Stackelberg POMDP paper).
 """
 
 from __future__ import annotations

@@ -8,6 +8,10 @@ Corollary 1 in the robust-principal paper (RPoA 5/2 of linear congestion games).
 
 Expected utilities under *product* distributions are computed from per-resource expected loads
 (the polynomial expectation property), never by enumerating joint actions.
+
+References:
+* Zhao, Trott, Xiong, Zheng, *Learning to Play General-Sum Games Against Multiple Boundedly
+  Rational Agents*, AAAI 2023, arXiv:2106.05492 (the robust-principal paper).
 """
 
 from __future__ import annotations

@@ -10,6 +10,10 @@ Two shapes cover every use in the robust-principal paper (Sec. 3):
   among the followers induced by a fixed principal mixed strategy ``x_0``.
 
 A two-player Stackelberg game (leader = row player) is a :class:`PrincipalGame` with one follower.
+
+References:
+* Zhao, Trott, Xiong, Zheng, *Learning to Play General-Sum Games Against Multiple Boundedly
+  Rational Agents*, AAAI 2023, arXiv:2106.05492 (the robust-principal paper).
 """
 
 from __future__ import annotations

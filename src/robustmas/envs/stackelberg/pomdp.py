@@ -1,7 +1,7 @@
 """The Stackelberg POMDP as a pure JAX environment.
 
-Reference: Brero et al., "Learning Stackelberg equilibria and applications to economic design
-games" (the Stackelberg POMDP paper), Sec. 3, 6, 7 and Appendices C, D.
+Reference: the Stackelberg POMDP paper (cited in full below), Sec. 3, 6, 7 and Appendices C,
+D.
 
 A *finite Stackelberg setting* has ``n`` followers with finite types ``t_i`` (joint prior
 ``prior[t_1, ..., t_n]``) and finite actions/messages ``a_i``.  The leader observes
@@ -35,6 +35,11 @@ One episode of the POMDP:
 The actor sees only the one-hot observation being queried.  The critic view
 (:meth:`StackelbergPOMDP.critic_observation`) adds what the actor must not see: the map filled
 so far and the followers' strategies (and, when ``critic_full`` is false, nothing extra).
+
+References:
+* Brero, Eden, Chakrabarti, Gerstgrasser, Li, Parkes, *Stackelberg POMDP: A Reinforcement
+  Learning Approach for Economic Design* (first titled *Learning Stackelberg Equilibria and
+  Applications to Economic Design Games*), arXiv:2210.03852, 2023 (the Stackelberg POMDP paper).
 """
 
 from __future__ import annotations

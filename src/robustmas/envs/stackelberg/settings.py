@@ -13,6 +13,11 @@ Every setting is a finite Stackelberg setting (:class:`~.pomdp.StackelbergParams
   prices, from a price grid; with one item the order after the first visit is forced, so this is
   every SPM).  An agent buys iff its value is at least the price.  Leader reward = achieved
   welfare minus the full-information welfare (negative welfare loss).
+
+References:
+* Brero, Eden, Chakrabarti, Gerstgrasser, Li, Parkes, *Stackelberg POMDP: A Reinforcement
+  Learning Approach for Economic Design* (first titled *Learning Stackelberg Equilibria and
+  Applications to Economic Design Games*), arXiv:2210.03852, 2023 (the Stackelberg POMDP paper).
 """
 
 from __future__ import annotations
