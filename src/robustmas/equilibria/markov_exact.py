@@ -1,0 +1,369 @@
+"""Exact values, best responses and regrets of tabular policies in small grid Markov games.
+
+The grid games of the robust-principal paper -- Zhao, Trott, Xiong, Zheng, "Learning to Play
+General-Sum Games Against Multiple Boundedly Rational Agents", AAAI 2023, arXiv:2106.05492
+(Sec. 5 "Game Environment", the sequential bimatrix game of Fig. 2; Sec. 6 "Repeated Matrix
+Games", Fig. 3) -- and of ERMAS -- anonymous ICLR 2021 submission, "ERMAS: Learning Policies
+Robust to Reality Gaps in Multi-Agent Simulations" (Sec. 4.1) -- are finite-horizon Markov
+games: ``d`` movers each shift their own coordinate of a cell in ``{0..W-1}^d`` by one of a few
+moves (stay, +1, -1; clipped at the border) and every player ``k`` receives ``r_k`` of the *new*
+cell, for ``T`` steps.  For a tabular, time-dependent policy profile ``pi_k[t, s, a]`` this
+module computes, by dynamic programming over the ``W^d`` cells (NumPy, exact up to rounding):
+
+* :func:`evaluate`: every player's expected return
+  ``V_t(s) = sum_a prod_k pi_k(a_k | t, s) [r(s'(s, a)) + gamma V_{t+1}(s'(s, a))]``,
+  ``V_T = 0``, averaged over the initial distribution (uniform by default, spec decision D27);
+* :func:`best_response`: one mover's best return against the others' fixed policies, by backward
+  induction (an MDP on ``(t, s)``, so a deterministic time-dependent policy attains the best over
+  *all* deviations, history-dependent ones included);
+* :func:`regrets`: best-response value minus value, per mover: the per-episode regret whose
+  bound ``eps`` Alg. 1 and 3 of RP (and ERMAS Eq. 8) enforce, exact instead of Monte-Carlo
+  (spec decision D6 describes the estimator this checks);
+* :func:`stage_worst_case_cce`: the stage game's worst-case eps-CCE through the exact LP of RP
+  Eq. 7 (:func:`robustmas.equilibria.lp.worst_case_cce`); for the tragedy tables it is
+  ``max(0, 1 - 2.5 eps)``.  A tolerance yardstick only: Markov policies that react to the other
+  agents' positions can sit off the stage game's eps-CCE set (spec decision D13).
+
+Conventions (those of :mod:`robustmas.games.grid_tables` and the JAX environment
+:mod:`robustmas.envs.grid_game`): ``rewards[k]`` has one axis per mover; movers are players
+``0..d-1`` (mover ``k`` shifts axis ``k``); players ``d..n-1`` only receive rewards (a principal
+that does not move).  Cells are numbered in C order (``np.ravel_multi_index``); action ``a`` of a
+mover shifts its coordinate by ``moves[a]``.  This layer does not import the environments: it
+takes plain arrays.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import NamedTuple
+
+import numpy as np
+
+from robustmas.equilibria.lp import worst_case_cce
+from robustmas.equilibria.result import CCEResult
+from robustmas.games.grid_tables import grid_stage_game
+from robustmas.games.normal_form import check_finite
+
+__all__ = [
+    "BestResponse",
+    "GridMarkovGame",
+    "MarkovRegrets",
+    "PolicyValues",
+    "best_response",
+    "deterministic_policy",
+    "evaluate",
+    "regrets",
+    "stage_worst_case_cce",
+    "uniform_policies",
+]
+
+MAX_JOINT_TRANSITIONS = 2**24
+"""Most ``cells x joint moves`` entries of the successor table (one int64 each: 128 MiB)."""
+
+
+@dataclass(frozen=True, eq=False)
+class GridMarkovGame:
+    """A finite-horizon grid Markov game with a deterministic, clipped, factored transition.
+
+    Attributes:
+        rewards: ``rewards[k][cell]`` is player ``k``'s reward when the move lands on ``cell``,
+            shape ``(n, W, ..., W)`` with ``d <= n`` grid axes; players ``0..d-1`` move.
+        horizon: steps per episode ``T`` (``>= 1``).
+        moves: coordinate shift of each mover action; the released code's order
+            ``(0, +1, -1)`` = stay, up, down by default.
+        initial: distribution of the first cell, shape ``(W, ..., W)``; ``None`` = uniform.
+        discount: ``gamma`` in ``[0, 1]`` (1: the undiscounted episode return of the papers).
+    """
+
+    rewards: np.ndarray
+    horizon: int
+    moves: tuple[int, ...] = (0, 1, -1)
+    initial: np.ndarray | None = None
+    discount: float = 1.0
+
+    def __post_init__(self) -> None:
+        rewards = np.asarray(self.rewards, dtype=np.float64)
+        if rewards.ndim < 2:
+            raise ValueError(f"rewards: expected shape (n, W, ..., W), got {rewards.shape}")
+        n, cells = rewards.shape[0], rewards.shape[1:]
+        if len(cells) > n:
+            raise ValueError(
+                f"rewards: {len(cells)} grid axes (movers) but only {n} reward tables; every "
+                "mover needs a table"
+            )
+        if len(set(cells)) != 1 or cells[0] < 1:
+            raise ValueError(f"rewards: every grid axis needs the same width >= 1, got {cells}")
+        check_finite("rewards", rewards)
+        rewards.setflags(write=False)
+        object.__setattr__(self, "rewards", rewards)
+        if isinstance(self.horizon, bool) or not isinstance(self.horizon, int | np.integer):
+            raise ValueError(f"horizon: expected an int >= 1, got {self.horizon!r}")
+        if self.horizon < 1:
+            raise ValueError(f"horizon: expected an int >= 1, got {self.horizon}")
+        moves = tuple(int(m) for m in self.moves)
+        if not moves:
+            raise ValueError("moves: need at least one move, e.g. (0, 1, -1)")
+        object.__setattr__(self, "moves", moves)
+        joint = len(moves) ** len(cells)
+        if joint * self.num_states > MAX_JOINT_TRANSITIONS:
+            raise ValueError(
+                f"rewards/moves: {self.num_states:,} cells x {joint:,} joint moves exceed "
+                f"{MAX_JOINT_TRANSITIONS:,} successor entries; use a smaller grid or fewer movers"
+            )
+        if not 0.0 <= float(self.discount) <= 1.0:
+            raise ValueError(f"discount: expected a number in [0, 1], got {self.discount!r}")
+        if self.initial is not None:
+            initial = np.asarray(self.initial, dtype=np.float64)
+            if initial.shape != cells:
+                raise ValueError(
+                    f"initial: expected a distribution over the cells, shape {cells}, got "
+                    f"{initial.shape}"
+                )
+            if not np.all(np.isfinite(initial)) or np.any(initial < 0):
+                raise ValueError("initial: probabilities must be finite and non-negative")
+            if abs(initial.sum() - 1.0) > 1e-9:
+                raise ValueError(f"initial: probabilities must sum to 1, got {initial.sum():.12g}")
+            initial.setflags(write=False)
+            object.__setattr__(self, "initial", initial)
+
+    @property
+    def num_players(self) -> int:
+        """Players with a reward table ``n`` (movers first)."""
+        return int(self.rewards.shape[0])
+
+    @property
+    def num_movers(self) -> int:
+        """Players that move ``d`` (one grid axis each)."""
+        return self.rewards.ndim - 1
+
+    @property
+    def width(self) -> int:
+        """Cells per axis ``W``."""
+        return int(self.rewards.shape[1])
+
+    @property
+    def num_states(self) -> int:
+        """Cells ``S = W^d``."""
+        return self.width**self.num_movers
+
+    @property
+    def num_actions(self) -> int:
+        """Actions per mover ``A = len(moves)``."""
+        return len(self.moves)
+
+    @property
+    def initial_distribution(self) -> np.ndarray:
+        """Distribution of the first cell, flat ``(S,)``."""
+        if self.initial is None:
+            return np.full(self.num_states, 1.0 / self.num_states)
+        return self.initial.reshape(-1)
+
+    @cached_property
+    def successors(self) -> np.ndarray:
+        """``successors[s, a]``: the cell after joint action ``a`` (C order over movers) in ``s``.
+
+        Shape ``(S, A^d)``.
+        """
+        d, w = self.num_movers, self.width
+        coords = np.array(np.unravel_index(np.arange(self.num_states), (w,) * d))  # (d, S)
+        shifts = np.array(self.moves)[
+            np.array(np.unravel_index(np.arange(self.num_actions**d), (self.num_actions,) * d))
+        ]  # (d, A^d)
+        new = np.clip(coords[:, :, None] + shifts[:, None, :], 0, w - 1)  # (d, S, A^d)
+        return np.asarray(np.ravel_multi_index(tuple(new), (w,) * d))
+
+    @property
+    def flat_rewards(self) -> np.ndarray:
+        """Rewards by flat cell, shape ``(n, S)``."""
+        return self.rewards.reshape(self.num_players, -1)
+
+
+class PolicyValues(NamedTuple):
+    """Exact expected returns of a policy profile (:func:`evaluate`)."""
+
+    values: np.ndarray
+    """Every player's expected return from the initial distribution, shape ``(n,)``."""
+    state_values: np.ndarray
+    """``V_t(s)`` per player, shape ``(T + 1, n, S)`` (``V_T = 0``)."""
+
+
+class BestResponse(NamedTuple):
+    """One mover's exact best response to the others' policies (:func:`best_response`)."""
+
+    value: float
+    """The best expected return from the initial distribution."""
+    policy: np.ndarray
+    """A deterministic best response, one-hot, shape ``(T, S, A)`` (ties: lowest action)."""
+    state_values: np.ndarray
+    """Optimal ``V*_t(s)``, shape ``(T + 1, S)``."""
+
+
+class MarkovRegrets(NamedTuple):
+    """Values, best-response values and regrets of every mover (:func:`regrets`)."""
+
+    values: np.ndarray
+    """Every player's expected return, shape ``(n,)`` (movers first)."""
+    best_response_values: np.ndarray
+    """Each mover's best-response value, shape ``(d,)``."""
+    regrets: np.ndarray
+    """``best_response_values - values[:d]`` (>= 0 up to rounding), shape ``(d,)``."""
+
+
+def _check_policies(game: GridMarkovGame, policies: np.ndarray, atol: float = 1e-6) -> np.ndarray:
+    """Policies as float64 ``(d, T, S, A)``; stationary ``(d, S, A)`` ones are repeated over t."""
+    policies = np.asarray(policies, dtype=np.float64)
+    d, t, s, a = game.num_movers, game.horizon, game.num_states, game.num_actions
+    if policies.shape == (d, s, a):
+        policies = np.broadcast_to(policies[:, None], (d, t, s, a))
+    if policies.shape != (d, t, s, a):
+        raise ValueError(
+            f"policies: expected shape (movers, T, S, A) = {(d, t, s, a)} (or stationary "
+            f"{(d, s, a)}), got {policies.shape}"
+        )
+    if not np.all(np.isfinite(policies)) or np.any(policies < -atol):
+        raise ValueError("policies: probabilities must be finite and non-negative")
+    worst = float(np.max(np.abs(policies.sum(axis=-1) - 1.0)))
+    if worst > atol:
+        raise ValueError(
+            f"policies: each (mover, t, s) row must sum to 1, off by up to {worst:.3g}; "
+            "normalise the last axis"
+        )
+    return np.clip(policies, 0.0, None)
+
+
+def _joint(factors: list[np.ndarray]) -> np.ndarray:
+    """``prod_k factors[k][s, a_k]`` as ``(S, A^d)`` (C order over ``k``)."""
+    out = factors[0]
+    for f in factors[1:]:
+        out = (out[:, :, None] * f[:, None, :]).reshape(out.shape[0], -1)
+    return out
+
+
+def evaluate(game: GridMarkovGame, policies: np.ndarray) -> PolicyValues:
+    """Every player's exact expected return when the movers play ``policies``.
+
+    Args:
+        game: the grid Markov game.
+        policies: ``policies[k, t, s, a]`` = probability that mover ``k`` plays ``a`` at step
+            ``t`` in cell ``s``, shape ``(d, T, S, A)``; a stationary ``(d, S, A)`` is repeated.
+
+    Returns:
+        :class:`PolicyValues` (values of all ``n`` players, and the value functions).
+
+    Raises:
+        ValueError: policies of the wrong shape or not distributions.
+
+    """
+    pi = _check_policies(game, policies)
+    succ, rewards, gamma = game.successors, game.flat_rewards, float(game.discount)
+    n, s_count, horizon = game.num_players, game.num_states, game.horizon
+    values = np.zeros((horizon + 1, n, s_count))
+    for t in range(horizon - 1, -1, -1):
+        joint = _joint([pi[k, t] for k in range(game.num_movers)])  # (S, A^d)
+        target = rewards[:, succ] + gamma * values[t + 1][:, succ]  # (n, S, A^d)
+        values[t] = np.einsum("sa,nsa->ns", joint, target)
+    return PolicyValues(values[0] @ game.initial_distribution, values)
+
+
+def best_response(game: GridMarkovGame, policies: np.ndarray, player: int) -> BestResponse:
+    """Mover ``player``'s exact best response to the other movers' ``policies``.
+
+    Backward induction on the MDP ``(t, s)`` that the others' fixed Markov policies leave:
+    ``V*_t(s) = max_a sum_{a_-k} pi_-k(a_-k | t, s) [r_k(s') + gamma V*_{t+1}(s')]``.
+
+    Args:
+        game: the grid Markov game.
+        policies: every mover's policy (see :func:`evaluate`); ``player``'s own is ignored.
+        player: the deviating mover, in ``0..d-1``.
+
+    Returns:
+        :class:`BestResponse` (value, a deterministic time-dependent best response, ``V*``).
+
+    Raises:
+        ValueError: ``player`` is not a mover, or the policies are malformed.
+
+    """
+    d = game.num_movers
+    if isinstance(player, bool) or not isinstance(player, int | np.integer) or not 0 <= player < d:
+        raise ValueError(f"player: expected a mover index in [0, {d}), got {player!r}")
+    pi = _check_policies(game, policies)
+    succ, reward, gamma = game.successors, game.flat_rewards[player], float(game.discount)
+    s_count, a_count, horizon = game.num_states, game.num_actions, game.horizon
+    values = np.zeros((horizon + 1, s_count))
+    policy = np.zeros((horizon, s_count, a_count))
+    ones = np.ones((s_count, a_count))
+    for t in range(horizon - 1, -1, -1):
+        # The deviator's factor is 1: the sum over the others' actions leaves one column per a_k.
+        joint = _joint([ones if k == player else pi[k, t] for k in range(d)])
+        target = (reward[succ] + gamma * values[t + 1][succ]) * joint  # (S, A^d)
+        q = np.moveaxis(target.reshape((s_count,) + (a_count,) * d), player + 1, 1)
+        q = q.reshape(s_count, a_count, -1).sum(axis=-1)  # (S, A)
+        best = np.argmax(q, axis=1)
+        policy[t, np.arange(s_count), best] = 1.0
+        values[t] = q[np.arange(s_count), best]
+    return BestResponse(float(values[0] @ game.initial_distribution), policy, values)
+
+
+def regrets(game: GridMarkovGame, policies: np.ndarray) -> MarkovRegrets:
+    """Every mover's exact per-episode regret: best-response value minus its value.
+
+    The best response ranges over all policies, time-dependent ones included, so this bounds
+    the regret against deviations that do not observe ``t`` (the environment's agents) from
+    above.
+
+    Args:
+        game: the grid Markov game.
+        policies: every mover's policy (see :func:`evaluate`).
+
+    Returns:
+        :class:`MarkovRegrets`.
+
+    """
+    values = evaluate(game, policies).values
+    best = np.array([best_response(game, policies, k).value for k in range(game.num_movers)])
+    return MarkovRegrets(values, best, best - values[: game.num_movers])
+
+
+def uniform_policies(game: GridMarkovGame) -> np.ndarray:
+    """Every mover uniform over its actions at every step and cell, shape ``(d, T, S, A)``."""
+    shape = (game.num_movers, game.horizon, game.num_states, game.num_actions)
+    return np.full(shape, 1.0 / game.num_actions)
+
+
+def deterministic_policy(actions: np.ndarray, num_actions: int) -> np.ndarray:
+    """One-hot policy from action indices: ``actions[..., ]`` -> ``(..., num_actions)``.
+
+    Args:
+        actions: integer actions, e.g. shape ``(T, S)`` for one mover or ``(d, T, S)``.
+        num_actions: ``A``.
+
+    Raises:
+        ValueError: an action outside ``[0, num_actions)``.
+
+    """
+    actions = np.asarray(actions)
+    if not np.issubdtype(actions.dtype, np.integer):
+        raise ValueError(f"actions: expected integers, got dtype {actions.dtype}")
+    if actions.size and (actions.min() < 0 or actions.max() >= num_actions):
+        raise ValueError(f"actions: every action must lie in [0, {num_actions})")
+    return np.eye(num_actions)[actions]
+
+
+def stage_worst_case_cce(tables: np.ndarray, epsilon: float | np.ndarray = 0.0) -> CCEResult[None]:
+    """Worst-case eps-CCE for the principal in the stage game of a grid game (RP Eq. 7).
+
+    Every agent picks its coordinate directly (:func:`~robustmas.games.grid_tables.
+    grid_stage_game`); ``epsilon`` is a per-step slack.  For the tragedy tables the value is
+    ``max(0, 1 - 2.5 eps)`` (spec Sec. 1.1).
+
+    Args:
+        tables: ``[r_1, ..., r_N, r_0]``, shape ``(N + 1, W, ..., W)`` with ``N`` grid axes (a
+            principal that does not move).
+        epsilon: slack, one number or one per agent.
+
+    Returns:
+        The LP's :class:`~robustmas.equilibria.result.CCEResult`.
+
+    """
+    return worst_case_cce(grid_stage_game(tables), epsilon)

@@ -1,0 +1,243 @@
+"""Exact oracles of the grid Markov games: DP values, best responses, regrets, stage LP.
+
+Known values first: brute-force enumeration of every trajectory and of every deterministic
+policy on tiny games, the tragedy game's dominant-strategy equilibrium (regret 0) and its stage
+game's worst-case eps-CCE line ``max(0, 1 - 2.5 eps)`` (spec Sec. 1.1).
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from robustmas.equilibria.markov_exact import (
+    GridMarkovGame,
+    best_response,
+    deterministic_policy,
+    evaluate,
+    regrets,
+    stage_worst_case_cce,
+    uniform_policies,
+)
+from robustmas.games.grid_tables import (
+    agent_type_tables,
+    grid_principal_stage_game,
+    grid_stage_game,
+    released_code_bimatrix_tables,
+    released_code_nmatrix_tables,
+    risk_transform,
+    tragedy_tables,
+    tragedy_worst_case_value,
+)
+
+
+def _random_policies(rng: np.random.Generator, game: GridMarkovGame) -> np.ndarray:
+    shape = (game.num_movers, game.horizon, game.num_states, game.num_actions)
+    return rng.dirichlet(np.ones(game.num_actions), size=shape[:-1])
+
+
+def _brute_force_values(game: GridMarkovGame, policies: np.ndarray) -> np.ndarray:
+    """Expected returns by enumerating every initial cell and joint action sequence."""
+    w, d, horizon = game.width, game.num_movers, game.horizon
+    moves = np.array(game.moves)
+    total = np.zeros(game.num_players)
+    initial = game.initial_distribution
+    joint_actions = list(itertools.product(range(game.num_actions), repeat=d))
+    for start in range(game.num_states):
+        for sequence in itertools.product(joint_actions, repeat=horizon):
+            cell = np.array(np.unravel_index(start, (w,) * d))
+            prob, ret = initial[start], np.zeros(game.num_players)
+            for t, joint in enumerate(sequence):
+                s = int(np.ravel_multi_index(tuple(cell), (w,) * d))
+                prob *= np.prod([policies[k, t, s, joint[k]] for k in range(d)])
+                cell = np.clip(cell + moves[list(joint)], 0, w - 1)
+                ret += game.discount**t * game.rewards[(slice(None), *cell)]
+            total += prob * ret
+    return total
+
+
+def test_dp_values_equal_trajectory_enumeration() -> None:
+    rng = np.random.default_rng(0)
+    rewards = rng.normal(size=(3, 2, 2))  # two movers on a 2x2 grid and a passive principal
+    initial = rng.dirichlet(np.ones(4)).reshape(2, 2)
+    for discount in (1.0, 0.7):
+        game = GridMarkovGame(rewards, horizon=3, initial=initial, discount=discount)
+        policies = _random_policies(rng, game)
+        np.testing.assert_allclose(
+            evaluate(game, policies).values, _brute_force_values(game, policies), atol=1e-12
+        )
+
+
+def test_dp_values_three_movers_two_moves() -> None:
+    rng = np.random.default_rng(1)
+    game = GridMarkovGame(rng.uniform(size=(3, 2, 2, 2)), horizon=2, moves=(1, -1))
+    policies = _random_policies(rng, game)
+    np.testing.assert_allclose(
+        evaluate(game, policies).values, _brute_force_values(game, policies), atol=1e-12
+    )
+
+
+def test_stationary_policies_are_repeated_over_time() -> None:
+    rng = np.random.default_rng(2)
+    game = GridMarkovGame(rng.uniform(size=(3, 3, 3)), horizon=4)
+    stationary = rng.dirichlet(np.ones(3), size=(2, 9))
+    repeated = np.broadcast_to(stationary[:, None], (2, 4, 9, 3))
+    np.testing.assert_array_equal(
+        evaluate(game, stationary).values, evaluate(game, repeated).values
+    )
+
+
+@pytest.mark.parametrize(
+    ("shape", "horizon", "player"),
+    [((3, 2, 2), 2, 0), ((3, 2, 2), 2, 1), ((3, 2, 2, 2), 1, 2)],
+    ids=["2-movers-player-0", "2-movers-player-1", "3-movers-player-2"],
+)
+def test_best_response_equals_brute_force_over_deterministic_policies(
+    shape: tuple[int, ...], horizon: int, player: int
+) -> None:
+    rng = np.random.default_rng(3)
+    game = GridMarkovGame(rng.normal(size=shape), horizon=horizon)
+    policies = _random_policies(rng, game)
+    br = best_response(game, policies, player)
+    s, a = game.num_states, game.num_actions
+    best = -np.inf
+    for flat in itertools.product(range(a), repeat=horizon * s):  # 3**8 = 6561 policies
+        trial = policies.copy()
+        trial[player] = deterministic_policy(np.array(flat).reshape(horizon, s), a)
+        best = max(best, evaluate(game, trial).values[player])
+    assert br.value == pytest.approx(best, abs=1e-12)
+    # The returned policy attains the value.
+    trial = policies.copy()
+    trial[player] = br.policy
+    assert evaluate(game, trial).values[player] == pytest.approx(br.value, abs=1e-12)
+
+
+def test_best_response_beats_random_policies() -> None:
+    rng = np.random.default_rng(4)
+    game = GridMarkovGame(rng.normal(size=(4, 3, 3, 3)), horizon=4)
+    policies = _random_policies(rng, game)
+    for player in range(3):
+        br = best_response(game, policies, player).value
+        for _ in range(20):
+            trial = policies.copy()
+            trial[player] = _random_policies(rng, game)[player]
+            assert evaluate(game, trial).values[player] <= br + 1e-12
+    report = regrets(game, policies)
+    assert np.all(report.regrets >= -1e-12)
+    assert report.values.shape == (4,) and report.regrets.shape == (3,)
+
+
+@pytest.mark.parametrize("moves", [(0, 1, -1), (1, -1)], ids=["stay-up-down", "up-down"])
+def test_tragedy_dominant_strategy_equilibrium_has_zero_regret(moves: tuple[int, ...]) -> None:
+    tables = tragedy_tables()
+    game = GridMarkovGame(tables, horizon=6, moves=moves)
+    up = moves.index(1)
+    policies = deterministic_policy(np.full((2, 6, 16), up), len(moves))
+    report = regrets(game, policies)
+    np.testing.assert_allclose(report.regrets, 0.0, atol=1e-9)
+    # Starting anywhere, both agents reach the corner (3, 3): principal reward 1 from step 3 on.
+    assert report.values[2] > 0.5 * 6
+    # Anything else (here: uniform play) leaves the agents regret.
+    assert np.all(regrets(game, uniform_policies(game)).regrets > 0.1)
+
+
+def test_tragedy_stage_game_has_the_unique_pure_equilibrium_at_the_corner() -> None:
+    game = grid_stage_game(tragedy_tables())
+    equilibria = [
+        (i, j)
+        for i, j in itertools.product(range(4), repeat=2)
+        if game.payoffs[0][i, j] >= game.payoffs[0][:, j].max()
+        and game.payoffs[1][i, j] >= game.payoffs[1][i, :].max()
+    ]
+    assert equilibria == [(3, 3)]
+    assert game.payoffs[:, 3, 3] == pytest.approx([0.4, 0.4])
+    assert game.principal_payoff is not None and game.principal_payoff[3, 3] == 1.0
+    assert np.all((tragedy_tables() >= 0) & (tragedy_tables() <= 1))
+
+
+@pytest.mark.parametrize("eps", [0.0, 0.05, 0.1, 0.2, 0.25, 0.3, 0.4, 0.5, 1.0])
+def test_tragedy_stage_lp_worst_case_line(eps: float) -> None:
+    result = stage_worst_case_cce(tragedy_tables(), eps)
+    assert result.ok
+    assert result.value == pytest.approx(max(0.0, 1.0 - 2.5 * eps), abs=1e-9)
+    assert result.value == pytest.approx(tragedy_worst_case_value(eps), abs=1e-9)
+    assert result.regrets is not None and np.all(result.regrets <= eps + 1e-9)
+    if eps <= 0.4:  # the line (0.4, 1) -> (0.6, 0) of RP Fig. 2: agent reward 0.4 + 0.5 eps
+        assert result.distribution is not None
+        agent = float(np.sum(result.distribution * grid_stage_game(tragedy_tables()).payoffs[0]))
+        assert agent == pytest.approx(0.4 + 0.5 * eps, abs=1e-9)
+        np.testing.assert_allclose(result.regrets, eps, atol=1e-9)
+
+
+def test_released_code_tables_reproduce_the_numpy_stream() -> None:
+    tables = released_code_bimatrix_tables()
+    # The released code seeds NumPy's legacy generator with 0 and draws the principal's table,
+    # then agent 1's, then agent 2's: one stream of 48 uniforms.
+    stream = np.random.RandomState(0).uniform(size=(3, 4, 4))
+    np.testing.assert_array_equal(tables, stream[[1, 2, 0]])
+    assert tables[-1, 0, 0] == 0.5488135039273248  # RandomState(0)'s first uniforms
+    assert tables[-1, 0, 1] == 0.7151893663724195
+    game = grid_stage_game(tables)
+    pure_ne = [
+        (i, j)
+        for i, j in itertools.product(range(4), repeat=2)
+        if game.payoffs[0][i, j] >= game.payoffs[0][:, j].max()
+        and game.payoffs[1][i, j] >= game.payoffs[1][i, :].max()
+    ]
+    assert pure_ne == []  # spec D1: not the designed game
+    assert tables[-1].mean() == pytest.approx(0.57, abs=0.01)
+
+
+def test_released_code_nmatrix_tables() -> None:
+    tables = released_code_nmatrix_tables()
+    assert tables.shape == (4, 7, 7, 7, 7)
+    # One stream of standard normals, principal first, then agents 1..3.
+    stream = np.random.RandomState(0).normal(size=(4, 7, 7, 7, 7))
+    np.testing.assert_array_equal(tables, stream[[1, 2, 3, 0]])
+    assert tables[-1, 0, 0, 0, 0] == 1.764052345967664  # RandomState(0)'s first normal
+    stage = grid_principal_stage_game(tables)
+    assert stage.num_principal_actions == 7 and stage.num_actions == (7, 7, 7)
+    np.testing.assert_array_equal(stage.principal_payoff[2], tables[-1][..., 2])
+    np.testing.assert_array_equal(stage.payoffs[1, 5], tables[1][..., 5])
+
+
+def test_agent_type_tables() -> None:
+    tables = released_code_bimatrix_tables()
+    adv = agent_type_tables(tables, principal_weight=[-0.5, -0.5, 0.0])
+    np.testing.assert_allclose(adv[:2], tables[:2] - 0.5 * tables[2])
+    np.testing.assert_array_equal(adv[2], tables[2])
+    convex = agent_type_tables(tables, scale=[0.5, 0.5, 1], principal_weight=[-0.5, -0.5, 0])
+    np.testing.assert_allclose(convex[0], 0.5 * tables[0] - 0.5 * tables[2])
+    risky = agent_type_tables(tables, risk_eta=[0.2, 1.0, 0.0])
+    np.testing.assert_allclose(risky[0], ((tables[0] + 1) ** 0.8 - 1) / 0.8)
+    np.testing.assert_allclose(risky[1], np.log1p(tables[1]))
+    np.testing.assert_array_equal(risky[2], tables[2])
+    assert risk_transform(-1.0, 0.5) == -10.0
+    assert risk_transform(-3.0, 0.0) == -3.0  # eta = 0: the identity, no floor
+
+
+def test_inputs_are_validated_with_named_fields() -> None:
+    rewards = np.zeros((3, 2, 2))
+    with pytest.raises(ValueError, match="horizon"):
+        GridMarkovGame(rewards, horizon=0)
+    with pytest.raises(ValueError, match="rewards: 3 grid axes"):
+        GridMarkovGame(np.zeros((2, 2, 2, 2)), horizon=1)
+    with pytest.raises(ValueError, match="initial"):
+        GridMarkovGame(rewards, horizon=1, initial=np.ones((2, 2)))
+    with pytest.raises(ValueError, match="discount"):
+        GridMarkovGame(rewards, horizon=1, discount=1.5)
+    game = GridMarkovGame(rewards, horizon=2)
+    with pytest.raises(ValueError, match=r"policies: expected shape \(movers, T, S, A\)"):
+        evaluate(game, np.ones((2, 3)))
+    with pytest.raises(ValueError, match="must sum to 1"):
+        evaluate(game, np.full((2, 2, 4, 3), 0.5))
+    with pytest.raises(ValueError, match="player: expected a mover index"):
+        best_response(game, uniform_policies(game), 2)
+    with pytest.raises(ValueError, match="actions: every action"):
+        deterministic_policy(np.array([3]), 3)
+    with pytest.raises(ValueError, match="a: must be positive"):
+        tragedy_tables(a=0.0)
+    with pytest.raises(ValueError, match="width"):
+        released_code_bimatrix_tables(width=1)
