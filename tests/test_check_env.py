@@ -17,6 +17,7 @@ import robustmas.envs
 from robustmas.envs import EnvCheckError, check_env
 from robustmas.envs.bandit import ContextualBandit, CueMemory, SimplexBandit
 from robustmas.envs.core import declared_horizon
+from robustmas.envs.grid_presets import make_grid_game
 from robustmas.envs.repeated_matrix import RepeatedMatrixGame
 from robustmas.envs.stackelberg.pomdp import StackelbergPOMDP
 from robustmas.envs.stackelberg.settings import SETTINGS, make_setting
@@ -69,6 +70,10 @@ ENVS: dict[str, Callable[[], tuple[Any, Any, dict[str, Any]]]] = {
     "cue-memory": lambda: (CueMemory(), None, {"max_episode_steps": 2}),
     "repeated-matrix:rps": lambda: _repeated(library.rock_paper_scissors(), 3),
     "repeated-matrix:3-players": lambda: _repeated(library.random_game(3, 2, seed=0), 2),
+    # Every grid-game preset and variant is checked in tests/test_grid_game.py.
+    "grid-game:tragedy-v0": lambda: (lambda s: (s.env, s.params, {}))(
+        make_grid_game("tragedy-v0", episode_length=3)
+    ),
 }
 
 
