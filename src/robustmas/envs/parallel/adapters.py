@@ -1,0 +1,263 @@
+"""PettingZoo ``ParallelEnv`` adapter for the multi-agent JAX environments (``pettingzoo`` extra).
+
+:class:`PettingZooParallelEnv` wraps a multi-agent environment of :mod:`robustmas.envs.core`
+(stacked observations, actions and rewards, one shared ``done``) with its params as a
+:class:`pettingzoo.ParallelEnv`, so PettingZoo-based trainers (and ``parallel_api_test``) can
+drive it.  Conventions:
+
+* agents are named ``agent_0 ... agent_{N-1}`` and, for environments with a principal (an
+  ``principal_index`` attribute, e.g. :class:`~robustmas.envs.grid_game.GridGame`),
+  ``principal`` at that index; other names can be given;
+* an environment with ``action_mask(params)`` whose meaningful actions form a prefix gives each
+  agent only those (a passive principal gets ``Discrete(1)``, the augmented planner of the grid
+  game ``Discrete(5)`` while the movers get ``Discrete(3)``); otherwise every agent gets the
+  environment's action space;
+* every agent acts every step; when the environment says ``done`` all agents are
+  ``terminated`` together (the games have a fixed horizon that is part of the game) and
+  :attr:`agents` empties;
+* ``state()`` is the environment's ``critic_observation``; ``info[agent]`` holds the agent's
+  own value of per-agent ``info`` entries (the grid game's ``raw_reward``) and the shared ones;
+* ``reset(seed=s)`` draws the JAX key from a NumPy generator seeded with ``s``: the same seed
+  gives the same episode, unseeded resets continue the stream.
+
+:func:`make_parallel_grid_game` builds one from a grid-game preset id (see
+:mod:`robustmas.envs.grid_presets`), e.g. for RP Fig. 2 (Zhao, Trott, Xiong, Zheng, "Learning
+to Play General-Sum Games Against Multiple Boundedly Rational Agents", AAAI 2023,
+arXiv:2106.05492)::
+
+    env = make_parallel_grid_game("tragedy-v0", episode_length=50)
+    obs, infos = env.reset(seed=0)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from gymnasium import spaces
+from pettingzoo import ParallelEnv
+
+from robustmas.envs.core import Box, Discrete, Environment, Simplex, Space
+from robustmas.envs.grid_presets import make_grid_game
+
+__all__ = ["PettingZooParallelEnv", "StepResult", "make_parallel_grid_game"]
+
+StepResult = tuple[
+    dict[str, Any], dict[str, float], dict[str, bool], dict[str, bool], dict[str, dict[str, Any]]
+]
+"""``(observations, rewards, terminations, truncations, infos)``, each by agent name."""
+
+
+def _space(space: Space, n: int | None = None) -> spaces.Discrete | spaces.Box:
+    """Gymnasium space of a protocol space (``float32`` boxes); ``n`` overrides a Discrete's."""
+    if isinstance(space, Discrete):
+        return spaces.Discrete(space.n if n is None else n)
+    if isinstance(space, Simplex):
+        return spaces.Box(0.0, 1.0, (space.n,), dtype=np.float32)
+    if isinstance(space, Box):
+        return spaces.Box(space.low, space.high, space.shape, dtype=np.float32)
+    raise TypeError(f"space: unsupported space {space!r}")
+
+
+class PettingZooParallelEnv(ParallelEnv[str, Any, Any]):
+    """A multi-agent :mod:`robustmas.envs.core` environment as a PettingZoo ``ParallelEnv``.
+
+    Args:
+        env: a multi-agent environment following the protocol (``num_agents > 1``).
+        params: its params; ``env.default_params()`` when omitted.
+        agent_names: one name per stacked agent (default: see the module docstring).
+        per_agent_info: ``info`` entries with one value per agent; ``info[agent]`` gets its own
+            value under the name without a trailing ``s`` (``raw_rewards`` -> ``raw_reward``).
+            Every other entry is given to every agent as it is.
+        render_mode: only ``None`` (nothing to render).
+
+    Raises:
+        ValueError: a single-agent environment, names of the wrong number or repeated, or a
+            ``render_mode``.
+
+    The environment's ``reset``/``step``/``critic_observation`` are compiled once per adapter.
+    """
+
+    metadata: dict[str, Any] = {"name": "robustmas_parallel_v0", "render_modes": []}  # noqa: RUF012 (PettingZoo's convention)
+
+    def __init__(
+        self,
+        env: Environment[Any, Any],
+        params: Any = None,
+        *,
+        agent_names: Sequence[str] | None = None,
+        per_agent_info: Sequence[str] = ("raw_rewards",),
+        render_mode: str | None = None,
+    ) -> None:
+        n = env.num_agents
+        if n < 2:
+            raise ValueError(f"env: needs a multi-agent environment, got num_agents={n}")
+        if render_mode is not None:
+            raise ValueError(f"render_mode: this environment renders nothing, got {render_mode!r}")
+        self.render_mode = None
+        self.per_agent_info = tuple(per_agent_info)
+        self.env = env
+        self.params = env.default_params() if params is None else params
+        if agent_names is None:
+            names = [f"agent_{i}" for i in range(n)]
+            principal = getattr(env, "principal_index", None)
+            if isinstance(principal, int) and 0 <= principal < n:
+                names[principal] = "principal"
+        else:
+            names = [str(name) for name in agent_names]
+            if len(names) != n or len(set(names)) != n:
+                raise ValueError(
+                    f"agent_names: expected {n} distinct names (one per agent), got {names}"
+                )
+        self.possible_agents: list[str] = names
+        self.agents: list[str] = []
+        action_space = env.action_space(self.params)
+        counts = self._action_counts(action_space, n)
+        observation = _space(env.observation_space(self.params))
+        self.observation_spaces: dict[str, spaces.Space[Any]] = dict.fromkeys(names, observation)
+        self.action_spaces: dict[str, spaces.Space[Any]] = {
+            name: _space(action_space, count) for name, count in zip(names, counts, strict=True)
+        }
+        self.state_space = _space(env.critic_observation_space(self.params))
+
+        def reset(key: jax.Array, params: Any) -> tuple[jax.Array, jax.Array, Any]:
+            key, sub = jax.random.split(key)
+            obs, state = env.reset(sub, params)
+            return key, obs, state
+
+        def step(key: jax.Array, state: Any, action: jax.Array, params: Any) -> tuple[Any, ...]:
+            key, sub = jax.random.split(key)
+            obs, state, reward, done, info = env.step(sub, state, action, params)
+            return key, obs, state, reward, done, info
+
+        self._jit_reset: Callable[..., Any] = jax.jit(reset)
+        self._jit_step: Callable[..., Any] = jax.jit(step)
+        self._jit_critic: Callable[..., Any] = jax.jit(env.critic_observation)
+        self._rng = np.random.default_rng()
+        self._key: jax.Array | None = None
+        self._state: Any = None
+
+    def _action_counts(self, space: Space, n: int) -> list[int | None]:
+        """Meaningful actions per agent from ``env.action_mask`` (a prefix), else ``None``."""
+        mask_of = getattr(self.env, "action_mask", None)
+        if not isinstance(space, Discrete) or not callable(mask_of):
+            return [None] * n
+        mask = np.asarray(mask_of(self.params), dtype=bool)
+        counts: list[int | None] = []
+        for row in mask:
+            k = int(row.sum())
+            counts.append(k if k >= 1 and bool(row[:k].all()) else None)
+        return counts
+
+    def observation_space(self, agent: str) -> spaces.Space[Any]:
+        """One agent's observation space (the same object on every call)."""
+        return self.observation_spaces[agent]
+
+    def action_space(self, agent: str) -> spaces.Space[Any]:
+        """One agent's action space (the same object on every call)."""
+        return self.action_spaces[agent]
+
+    def reset(
+        self, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+        """Start an episode; the JAX key comes from a NumPy generator seeded by ``seed``."""
+        if seed is not None:
+            self._rng = np.random.default_rng(seed)
+        key = jax.random.PRNGKey(int(self._rng.integers(0, 2**31 - 1)))
+        self._key, obs, self._state = self._jit_reset(key, self.params)
+        self.agents = list(self.possible_agents)
+        return self._observations(obs), {name: {} for name in self.agents}
+
+    def _observations(self, obs: jax.Array) -> dict[str, Any]:
+        stacked = np.asarray(obs, dtype=np.float32)
+        return {name: stacked[i] for i, name in enumerate(self.possible_agents)}
+
+    def _actions(self, actions: dict[str, Any]) -> jax.Array:
+        missing = [name for name in self.agents if name not in actions]
+        unknown = [name for name in actions if name not in self.possible_agents]
+        if missing or unknown:
+            raise ValueError(
+                f"actions: need one action for each of {self.agents}; missing {missing}, "
+                f"unknown {unknown}"
+            )
+        values = []
+        for name in self.possible_agents:
+            space = self.action_spaces[name]
+            value = np.asarray(actions[name])
+            if isinstance(space, spaces.Discrete):
+                if value.size != 1 or not np.issubdtype(value.dtype, np.integer):
+                    raise ValueError(f"actions[{name!r}]: expected one integer, got {value!r}")
+                if not 0 <= int(value.reshape(())) < int(space.n):
+                    raise ValueError(
+                        f"actions[{name!r}]: expected an integer in [0, {space.n}), got "
+                        f"{int(value.reshape(()))}"
+                    )
+            values.append(value)
+        dtype = jnp.int32 if isinstance(self.env.action_space(self.params), Discrete) else None
+        return jnp.asarray(np.stack(values), dtype=dtype)
+
+    def step(
+        self, actions: dict[str, Any]
+    ) -> tuple[
+        dict[str, Any],
+        dict[str, float],
+        dict[str, bool],
+        dict[str, bool],
+        dict[str, dict[str, Any]],
+    ]:
+        """Advance one step: ``(obs, rewards, terminations, truncations, infos)`` by agent."""
+        if not self.agents or self._key is None:
+            raise RuntimeError("step: call reset() first (the episode is over or not started)")
+        self._key, obs, self._state, reward, done, info = self._jit_step(
+            self._key, self._state, self._actions(actions), self.params
+        )
+        done = bool(done)
+        rewards = np.asarray(reward, dtype=np.float64)
+        names = self.possible_agents
+        infos: dict[str, dict[str, Any]] = {name: {} for name in names}
+        for key, value in info.items():
+            array = np.asarray(value)
+            if key in self.per_agent_info and array.shape[:1] == (len(names),):
+                for i, name in enumerate(names):
+                    infos[name][key.removesuffix("s")] = array[i].item()
+            else:
+                for name in names:
+                    infos[name][key] = array.item() if array.ndim == 0 else array.copy()
+        out = (
+            self._observations(obs),
+            {name: float(rewards[i]) for i, name in enumerate(names)},
+            dict.fromkeys(names, done),
+            dict.fromkeys(names, False),
+            infos,
+        )
+        if done:
+            self.agents = []
+        return out
+
+    def state(self) -> np.ndarray:
+        """The environment's ``critic_observation`` of the current state, ``float32``."""
+        if self._state is None:
+            raise RuntimeError("state: call reset() first")
+        return np.asarray(self._jit_critic(self._state, self.params), dtype=np.float32)
+
+    def render(self) -> None:
+        """Nothing to render."""
+        return None
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+def make_parallel_grid_game(spec: str, **params: Any) -> PettingZooParallelEnv:
+    """A grid-game preset (:func:`~robustmas.envs.grid_presets.make_grid_game`) as a ParallelEnv.
+
+    Args:
+        spec: a preset id, optionally with parameters (``"tragedy-v0:augmented=true"``).
+        **params: more preset parameters.
+
+    """
+    setup = make_grid_game(spec, **params)
+    return PettingZooParallelEnv(setup.env, setup.params)
