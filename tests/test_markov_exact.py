@@ -18,6 +18,7 @@ from robustmas.equilibria.markov_exact import (
     deterministic_policy,
     evaluate,
     regrets,
+    stage_robust_principal,
     stage_worst_case_cce,
     uniform_policies,
 )
@@ -169,6 +170,21 @@ def test_tragedy_stage_lp_worst_case_line(eps: float) -> None:
         agent = float(np.sum(result.distribution * grid_stage_game(tragedy_tables()).payoffs[0]))
         assert agent == pytest.approx(0.4 + 0.5 * eps, abs=1e-9)
         np.testing.assert_allclose(result.regrets, eps, atol=1e-9)
+
+
+def test_nmatrix_stage_yardstick() -> None:
+    """Spec Sec. 1.2: 7 worst-case LPs (343 joint actions each), the best principal coordinate."""
+    tables = released_code_nmatrix_tables()
+    previous = np.inf
+    for eps in (0.0, 0.5, 2.0):
+        result = stage_robust_principal(tables, eps)
+        assert result.ok and len(result.per_action) == 7
+        assert all(
+            r.regrets is not None and np.all(r.regrets <= eps + 1e-7) for r in result.per_action
+        )
+        assert result.value == max(r.value for r in result.per_action)
+        assert result.value <= previous + 1e-9  # more slack, a worse worst case
+        previous = result.value
 
 
 def test_released_code_tables_reproduce_the_numpy_stream() -> None:

@@ -21,7 +21,9 @@ module computes, by dynamic programming over the ``W^d`` cells (NumPy, exact up 
   (spec decision D6 describes the estimator this checks);
 * :func:`stage_worst_case_cce`: the stage game's worst-case eps-CCE through the exact LP of RP
   Eq. 7 (:func:`robustmas.equilibria.lp.worst_case_cce`); for the tragedy tables it is
-  ``max(0, 1 - 2.5 eps)``.  A tolerance yardstick only: Markov policies that react to the other
+  ``max(0, 1 - 2.5 eps)``; :func:`stage_robust_principal` does the same for a principal that
+  moves (the N-matrix game: one LP per principal coordinate, the best worst case; spec
+  Sec. 1.2).  A tolerance yardstick only: Markov policies that react to the other
   agents' positions can sit off the stage game's eps-CCE set (spec decision D13).
 
 Conventions (those of :mod:`robustmas.games.grid_tables` and the JAX environment
@@ -40,9 +42,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from robustmas.equilibria.lp import worst_case_cce
+from robustmas.equilibria.lp import RobustActionResult, robust_principal_action, worst_case_cce
 from robustmas.equilibria.result import CCEResult
-from robustmas.games.grid_tables import grid_stage_game
+from robustmas.games.grid_tables import grid_principal_stage_game, grid_stage_game
 from robustmas.games.normal_form import check_finite
 
 __all__ = [
@@ -54,6 +56,7 @@ __all__ = [
     "deterministic_policy",
     "evaluate",
     "regrets",
+    "stage_robust_principal",
     "stage_worst_case_cce",
     "uniform_policies",
 ]
@@ -367,3 +370,24 @@ def stage_worst_case_cce(tables: np.ndarray, epsilon: float | np.ndarray = 0.0) 
 
     """
     return worst_case_cce(grid_stage_game(tables), epsilon)
+
+
+def stage_robust_principal(
+    tables: np.ndarray, epsilon: float | np.ndarray = 0.0
+) -> RobustActionResult:
+    """The principal's best pure coordinate against worst-case eps-CCE agents in the stage game.
+
+    The stage-game analogue of RP Eq. 1 for a principal that moves its own (last) grid axis
+    (spec Sec. 1.2): for every coordinate ``x_0`` the agents' ``W^N`` stage game gets the exact
+    worst-case LP (:func:`~robustmas.equilibria.lp.robust_principal_action`); the answer is the
+    best of them.  A yardstick only (spec decision D13).
+
+    Args:
+        tables: ``[r_1, ..., r_N, r_0]``, shape ``(N + 1, W, ..., W)`` with ``N + 1`` grid axes.
+        epsilon: per-step slack, one number or one per agent.
+
+    Returns:
+        :class:`~robustmas.equilibria.lp.RobustActionResult` (``action`` = the coordinate).
+
+    """
+    return robust_principal_action(grid_principal_stage_game(tables), epsilon)
