@@ -242,6 +242,7 @@ def test_registry_and_validation_messages() -> None:
     with pytest.raises(ValueError, match="payoffs: 2 agents with principal='mover' need 3"):
         GridGame(tables, principal="mover")
     env = GridGame(tables)
+    assert tables.flags.writeable and not env.payoffs.flags.writeable  # a frozen copy
     with pytest.raises(ValueError, match="reward_scale: expected one number or 3"):
         env.make_params(reward_scale=[1.0, 1.0])
     with pytest.raises(ValueError, match="noise_width: must be >= 0"):

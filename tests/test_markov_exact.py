@@ -245,6 +245,7 @@ def test_inputs_are_validated_with_named_fields() -> None:
     with pytest.raises(ValueError, match="discount"):
         GridMarkovGame(rewards, horizon=1, discount=1.5)
     game = GridMarkovGame(rewards, horizon=2)
+    assert rewards.flags.writeable and not game.rewards.flags.writeable  # a frozen copy
     with pytest.raises(ValueError, match=r"policies: expected shape \(movers, T, S, A\)"):
         evaluate(game, np.ones((2, 3)))
     with pytest.raises(ValueError, match="must sum to 1"):

@@ -193,6 +193,13 @@ class GridGame:
         ValueError: a malformed table, an unknown mode or encoding, or a bad count; the message
             names the argument and what it should be.
 
+    Attributes:
+        agents: ``N``, the agents besides the principal.
+        dims: grid axes ``d`` (``N``, plus one when the principal owns an axis).
+        width: cells per axis ``W``.
+        moves: coordinate shift of each mover action.
+        payoffs: the default tables (read-only NumPy, float64).
+
     """
 
     def __init__(
@@ -217,7 +224,7 @@ class GridGame:
             raise ValueError(
                 f"obs: expected one of {', '.join(get_args(ObsEncoding))}, got {obs!r}"
             )
-        tables = np.asarray(payoffs, dtype=np.float64)
+        tables = np.array(payoffs, dtype=np.float64)  # a copy: frozen below
         if tables.ndim < 2 or tables.shape[0] < 2:
             raise ValueError(
                 "payoffs: expected shape (N + 1, W, ..., W): N >= 1 agent tables then the "
@@ -257,6 +264,7 @@ class GridGame:
         if not deltas:
             raise ValueError("officer_deltas: need at least one officer change, e.g. (-1, 0, 1)")
         self.officer_deltas = deltas
+        tables.setflags(write=False)
         self.payoffs = tables
         self.episode_length = _as_int("episode_length", episode_length, 1)
         self.officer_weight = float(officer_weight)
@@ -585,9 +593,11 @@ def tabular_actions(
     Args:
         env: the game (its movers: the agents, then a ``"mover"`` principal).
         key: PRNG key.
-        policies: ``policies[k, t, s, a]`` for the ``d`` movers, shape ``(d, T, W^d, A)``
-            (the layout of :mod:`robustmas.equilibria.markov_exact`); a principal that does
-            not move plays 0.
+        policies: ``policies[k, t, s, a]``, shape ``(k, T, W^d, A)``: one row per grid axis
+            as in :mod:`robustmas.equilibria.markov_exact` (the agents, then a principal's
+            axis), or just the agents' rows.  Only the acting movers' rows are used: a
+            ``"fixed_*"`` principal's row describes what the environment does itself, and a
+            principal that does not move plays 0.
         state: the current state (its ``t`` and cell pick the rows).
 
     Returns:
@@ -595,7 +605,7 @@ def tabular_actions(
 
     """
     movers = env.agents + (1 if env.principal == "mover" else 0)
-    rows = policies[:, state.t, env.cell_index(state.cell)]  # (movers, A)
+    rows = policies[:movers, state.t, env.cell_index(state.cell)]  # (movers, A)
     keys = jax.random.split(key, movers)
     drawn = jax.vmap(lambda k, p: jax.random.choice(k, p.shape[0], p=p))(keys, rows)
     drawn = drawn.astype(jnp.int32)

@@ -86,7 +86,7 @@ class GridMarkovGame:
     discount: float = 1.0
 
     def __post_init__(self) -> None:
-        rewards = np.asarray(self.rewards, dtype=np.float64)
+        rewards = np.array(self.rewards, dtype=np.float64)  # a copy: frozen below
         if rewards.ndim < 2:
             raise ValueError(f"rewards: expected shape (n, W, ..., W), got {rewards.shape}")
         n, cells = rewards.shape[0], rewards.shape[1:]
@@ -117,7 +117,7 @@ class GridMarkovGame:
         if not 0.0 <= float(self.discount) <= 1.0:
             raise ValueError(f"discount: expected a number in [0, 1], got {self.discount!r}")
         if self.initial is not None:
-            initial = np.asarray(self.initial, dtype=np.float64)
+            initial = np.array(self.initial, dtype=np.float64)
             if initial.shape != cells:
                 raise ValueError(
                     f"initial: expected a distribution over the cells, shape {cells}, got "
