@@ -14,6 +14,7 @@ from robustmas.robust.attainable import (
     attainable,
     attainable_optimum,
     exact_map_values,
+    map_values,
     monte_carlo_map_values,
     payoff_ceiling,
 )
@@ -169,6 +170,9 @@ def test_sampled_values_agree_with_exact_values() -> None:
     exact = exact_map_values(maps, params)
     means, errs = monte_carlo_map_values(maps, params, jax.random.PRNGKey(1), episodes=1024)
     assert np.all(np.abs(means - exact) <= 5 * errs + 1e-6)
+    values, zeros = map_values(maps, params)
+    np.testing.assert_array_equal(values, exact)
+    assert not zeros.any()
 
 
 def test_two_followers_are_estimated() -> None:
@@ -179,6 +183,9 @@ def test_two_followers_are_estimated() -> None:
     assert 0.95 < result.value <= 1.0 + 1e-9 and result.stderr < 0.01  # optimum 1
     assert result.upper_bound == pytest.approx(1.0)
     assert payoff_ceiling(make_setting("muspm-v0")) == pytest.approx(0.0)
+    params = make_setting("matrix-design-v0", max_tau=6)
+    values, errs = map_values(np.eye(7, dtype=np.float32)[None, 6:], params, episodes=64)
+    assert values[0] > 0.95 and 0 < errs[0] < 0.01
 
 
 def test_errors_name_the_field() -> None:

@@ -86,6 +86,7 @@ __all__ = [
     "attainable",
     "attainable_optimum",
     "exact_map_values",
+    "map_values",
     "monte_carlo_map_values",
     "payoff_ceiling",
 ]
@@ -213,6 +214,37 @@ def exact_map_values(tables: np.ndarray | jax.Array, params: StackelbergParams) 
     _check_tables(tables, params)
     weights = jnp.asarray(_count_weights(params), jnp.float32)
     return _batched(lambda t: _exact_value(t, weights, params), tables)
+
+
+def map_values(
+    tables: np.ndarray | jax.Array,
+    params: StackelbergParams,
+    key: jax.Array | None = None,
+    episodes: int = FINAL_EPISODES,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Expected episode reward of each map: exact with one follower, else sampled.
+
+    For scoring learned maps against :func:`attainable` without the noise of sampled evaluation
+    episodes, e.g. ``map_values(greedy_map(result, params), params)`` after
+    :func:`~robustmas.robust.stackelberg_pomdp.train_leader`.
+
+    Args:
+        tables: maps, shape ``(B, K, A)``.
+        params: the setting.
+        key: PRNG key of the sampled evaluation; ``PRNGKey(0)`` if None.
+        episodes: episodes per map for the sampled evaluation.
+
+    Returns:
+        ``(values, stderrs)``, each of shape ``(B,)``; the standard errors are 0 when exact.
+
+    Raises:
+        ValueError: maps of the wrong shape, or ``episodes < 2`` for a sampled evaluation.
+    """
+    if params.num_followers == 1:
+        values = exact_map_values(tables, params)
+        return values, np.zeros_like(values)
+    key = jax.random.PRNGKey(0) if key is None else key
+    return monte_carlo_map_values(tables, params, key, episodes)
 
 
 def monte_carlo_map_values(
