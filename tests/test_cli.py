@@ -224,3 +224,25 @@ def test_sampler_methods_and_the_succinct_congestion_game() -> None:
     alg2 = _json(["cce", spec, "-e", "0.1", "--method", "approachability", "--json"])
     assert alg2["method"] == "approachability" and max(alg2["regrets"]) <= 0.1 + 1e-9
     assert sum(np.ravel(alg2["distribution"])) == pytest.approx(1.0)
+
+
+def test_train_reports_attainable_and_warns_when_short(tmp_path: Path) -> None:
+    # Two updates of allocation k = m = 3 leave the greedy maps short of the attainable optimum
+    # (0.9169 under the default 100 rounds, below the limit optimum 1): the JSON reports both
+    # values and stderr warns; the greedy maps' values are exact, so this is deterministic.
+    args = ["stackelberg-pomdp", "train", "allocation-v0", "--seeds", "2", "--steps", "256"]
+    result = runner.invoke(app, [*args, "--json", "--store", str(tmp_path / "r.duckdb")])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["attainable_kind"] == "exact"
+    assert abs(out["attainable"] - 0.9169) < 1e-3 and out["optimum"] == 1.0
+    assert len(out["greedy_values"]) == 2
+    assert out["greedy_value"] < 0.98 * out["attainable"]
+    assert "below the attainable" in result.stderr
+
+
+def test_train_json_has_no_attainable_for_several_followers(tmp_path: Path) -> None:
+    args = ["stackelberg-pomdp", "train", "matrix-design-v0", "--seeds", "2", "--steps", "256"]
+    result = runner.invoke(app, [*args, "--json", "--store", str(tmp_path / "r.duckdb")])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["attainable"] is None

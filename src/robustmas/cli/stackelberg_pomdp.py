@@ -95,7 +95,13 @@ def spomdp_train(
     def run() -> None:
         from robustmas.compilation.program_cache import default_cache_dir
         from robustmas.compilation.xla import enable_compilation_cache
-        from robustmas.experiments.run import RunSpec, RunSpecError, run_job
+        from robustmas.experiments.run import (
+            ATTAINMENT_SHORTFALL,
+            RunSpec,
+            RunSpecError,
+            attainment,
+            run_job,
+        )
         from robustmas.games.registry import parse_assignments
 
         try:
@@ -130,8 +136,18 @@ def spomdp_train(
             raise UserError(f"{_FLAGS.get(exc.field, exc.field)}: {exc.reason}") from None
         final = result.final_metrics()
         name, optimum = result.run.spec.setting, result.optimum
+        reach = attainment(result)
+        extra = reach.to_json() if reach is not None else {"attainable": None}
+        if reach is not None and reach.short:
+            typer.echo(
+                f"warning: the greedy leaders' maps earn {reach.greedy_value:.4f}, more than "
+                f"{ATTAINMENT_SHORTFALL:.0%} below the attainable {reach.attainable.value:.4f} "
+                "(the best any map earns under this setting's follower dynamics); train longer "
+                "or with more seeds",
+                err=True,
+            )
         if as_json:
-            typer.echo(json.dumps({**final, "run_id": result.run_id, "setting": name}))
+            typer.echo(json.dumps({**final, **extra, "run_id": result.run_id, "setting": name}))
             return
         typer.echo(
             f"{name}: greedy leader reward {result.final_reward:.4f} over "
@@ -139,6 +155,12 @@ def spomdp_train(
             + (f" (optimum {optimum:g})" if optimum is not None else "")
         )
         typer.echo("  per seed: " + ", ".join(f"{v:.4f}" for v in result.leader.per_seed))
+        if reach is not None:
+            kind = "" if reach.attainable.exact else f", {reach.attainable.bound.replace('_', ' ')}"
+            typer.echo(
+                f"  attainable under the follower dynamics {reach.attainable.value:.4f}{kind}; "
+                f"greedy maps' exact value {reach.greedy_value:.4f}"
+            )
         typer.echo(f"  run {result.run_id} stored in {store}")
 
     guard(run)

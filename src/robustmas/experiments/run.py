@@ -30,19 +30,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from robustmas.experiments.store import DEFAULT_STORE
 from robustmas.rl.ppo import PPOConfig
 from robustmas.robust.stackelberg_pomdp import LeaderResult
 
 __all__ = [
+    "ATTAINMENT_SHORTFALL",
     "CHECKPOINT_EVERY",
     "CRITICS",
     "KIND",
+    "Attainment",
     "ProgressFn",
     "Run",
     "RunResult",
     "RunSpec",
     "RunSpecError",
+    "attainment",
     "execute_run",
     "resume_run",
     "run_job",
@@ -226,6 +231,60 @@ class RunResult:
             "per_seed": self.leader.per_seed.tolist(),
             "optimum": self.optimum,
         }
+
+
+ATTAINMENT_SHORTFALL = 0.02
+"""A learned leader more than this fraction of ``|attainable|`` below the attainable optimum is
+reported as short of it (the CLI warns)."""
+
+
+@dataclass(frozen=True)
+class Attainment:
+    """How a trained leader compares with the best any observation-action map can earn."""
+
+    attainable: Any
+    """The :class:`~robustmas.robust.attainable.AttainableResult` of the run's setting."""
+    greedy_values: np.ndarray
+    """Exact expected reward of each seed's greedy map, shape ``(S,)`` (no sampling noise)."""
+
+    @property
+    def greedy_value(self) -> float:
+        """Mean over seeds of :attr:`greedy_values`."""
+        return float(self.greedy_values.mean())
+
+    @property
+    def short(self) -> bool:
+        """Whether the greedy leaders fall more than :data:`ATTAINMENT_SHORTFALL` short."""
+        best = self.attainable.value
+        return self.greedy_value < best - ATTAINMENT_SHORTFALL * abs(best)
+
+    def to_json(self) -> dict[str, Any]:
+        """``attainable``, its kind (``exact`` / ``lower_bound``), the greedy maps' value."""
+        return {
+            "attainable": self.attainable.value,
+            "attainable_kind": self.attainable.bound,
+            "greedy_value": self.greedy_value,
+            "greedy_values": self.greedy_values.tolist(),
+        }
+
+
+def attainment(result: RunResult) -> Attainment | None:
+    """The attainable optimum of a run's setting and the exact value of its greedy maps.
+
+    Computed where it is exact and quick: settings with one follower, whose expected reward
+    per map is a finite sum (:mod:`robustmas.robust.attainable`; a few seconds).  With two or
+    more followers only a sampled estimate exists, which takes minutes: ``None`` then (call
+    :func:`~robustmas.robust.attainable.attainable` directly).
+    """
+    from robustmas.robust.attainable import attainable, map_values
+    from robustmas.robust.stackelberg_pomdp import greedy_map
+
+    params = result.run.env_params
+    if int(params.num_followers) != 1:
+        return None
+    best = attainable(params)
+    values, _ = map_values(greedy_map(result.leader, params), params)
+    return Attainment(best, np.asarray(values, np.float64))
 
 
 def _resolve_params(spec: RunSpec) -> Any:
