@@ -22,8 +22,7 @@ games the result has ``nu(x) >= 0.4 max_{eps-CCE} nu - tolerance``.
 
 :func:`extreme_cce` returns the :class:`~robustmas.equilibria.result.CCEResult` every extreme-CCE
 solver returns, with :class:`ApproachabilityDetails` (the product mixture, the target ``y``, the
-oracle calls).  :func:`approachability_cce` gives the same answer in the former
-:class:`ApproachabilityResult` form, for callers not yet switched.
+oracle calls).
 
 References:
 * Zhao, Trott, Xiong, Zheng, *Learning to Play General-Sum Games Against Multiple Boundedly

@@ -25,8 +25,6 @@ The whole loop is one ``jax.lax.scan``, so an eps sweep is one ``jax.vmap`` call
 
 :func:`extreme_cce` returns the :class:`~robustmas.equilibria.result.CCEResult` every extreme-CCE
 solver returns, with :class:`LagrangianDetails` (multipliers, trace, the paper's estimate).
-:func:`lagrangian_cce` and :func:`lagrangian_sweep` give the same answers in the former
-:class:`LagrangianResult` form, for callers not yet switched.
 
 References:
 * Zhao, Trott, Xiong, Zheng, *Learning to Play General-Sum Games Against Multiple Boundedly
