@@ -137,6 +137,8 @@ class _Broken(ContextualBandit):
             reward = jnp.stack([reward, reward])
         if self.defect == "done-dtype":
             done = done.astype(jnp.int32)
+        if self.defect == "python-reward":
+            reward = 1.0
         if self.defect == "never-done":
             done = jnp.bool_(False)
         if self.defect == "state-layout":
@@ -155,6 +157,7 @@ class _Broken(ContextualBandit):
         ("reset-ignores-key-purity", "reset", "same key"),
         ("reward-shape", "step", "reward: shape"),
         ("done-dtype", "step", "done: dtype"),
+        ("python-reward", "step", "reward: expected an array, got float"),
         ("never-done", "step", "declared horizon 1"),
         ("state-layout", "step", "state shapes/dtypes changed"),
         ("mutates-params", "reset/step", "params passed in (mutated)"),

@@ -20,6 +20,7 @@ from robustmas.envs.grid_game import (
     GridGame,
     episode_returns,
     risk_transform,
+    tabular_actions,
     with_agent_types,
 )
 from robustmas.envs.grid_presets import GRID_GAMES, make_grid_game
@@ -251,3 +252,13 @@ def test_registry_and_validation_messages() -> None:
         env.make_params(np.zeros((3, 3, 3)))
     jax_tables = make_grid_game("nmatrix-v0", payoffs="jax_normal", seed=1).params.payoffs
     assert jax_tables.shape == (4, 7, 7, 7, 7)
+
+
+def test_tabular_actions_needs_a_row_per_mover() -> None:
+    setup = make_grid_game("nmatrix-v0")
+    env, params = setup.env, setup.params
+    _, state = env.reset(jax.random.PRNGKey(0), params)
+    cells = env.width**env.dims
+    too_few = jnp.full((env.agents, 1, cells, 3), 1 / 3)  # the moving principal's row missing
+    with pytest.raises(ValueError, match="policies: 3 rows for 4 acting movers"):
+        tabular_actions(env, jax.random.PRNGKey(1), too_few, state)

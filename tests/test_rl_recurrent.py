@@ -181,3 +181,11 @@ def test_recurrent_minibatches_must_split_sequences():
     PPO(shared, game)  # 2 envs x 2 agents = 4 sequences
     with pytest.raises(ValueError, match=r"PPOConfig\.num_minibatches.*num_envs = 2"):
         PPO(PPOConfig(**{**shared.to_dict(), "parameter_sharing": False}), game)
+
+
+def test_mlp_only_helpers_refuse_a_recurrent_actor():
+    trainer = PPO(_config(recurrent="gru"), CueMemory(2))
+    with pytest.raises(ValueError, match="recurrent; use policy_step"):
+        trainer.policy({}, jnp.zeros((1, 3)))
+    with pytest.raises(ValueError, match="MLP; use policy"):
+        PPO(_config(), CueMemory(2)).policy_step({}, None, jnp.zeros((1, 3)), jnp.ones(1, bool))

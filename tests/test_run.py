@@ -37,6 +37,8 @@ KNOBS = (("messages", 2), ("num_rounds", 50), ("num_reward_rounds", 5))
         ({"ppo": (("total_timesteps", 10),), "steps": 20}, "ppo"),
         ({"store": None}, "checkpoint_dir"),  # checkpoints need a folder
         ({"setting": ""}, "setting"),
+        ({"params": (("randomized", True),)}, "params"),  # a field of its own
+        ({"ppo": (("recurrent", "gru"),)}, "ppo"),  # the leader's map is read from an MLP
     ],
 )
 def test_spec_errors_name_the_field(fields: dict, field: str) -> None:

@@ -200,6 +200,12 @@ def _check_outputs(
     )
     obs, state, reward, done, info = out
     _check_element(c, method, "obs", obs, obs_space, _shaped(obs_space, n))
+    for what, x in (("reward", reward), ("done", done)):
+        c.require(
+            hasattr(x, "shape") and hasattr(x, "dtype"),
+            method,
+            f"{what}: expected an array, got {type(x).__name__}",
+        )
     want = (n,) if n > 1 else ()
     c.require(
         tuple(reward.shape) == want, method, f"reward: shape {tuple(reward.shape)}, want {want}"
@@ -266,6 +272,7 @@ def check_env(
     c = _Checker(name or type(env).__name__, rtol, atol)
     for method in _METHODS:
         c.require(callable(getattr(env, method, None)), method, "missing (not callable)")
+    c.require(hasattr(env, "num_agents"), "num_agents", "missing attribute")
     n = env.num_agents
     c.require(
         isinstance(n, int) and not isinstance(n, bool) and n >= 1,

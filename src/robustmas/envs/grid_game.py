@@ -595,7 +595,7 @@ def tabular_actions(
         key: PRNG key.
         policies: ``policies[k, t, s, a]``, shape ``(k, T, W^d, A)``: one row per grid axis
             as in :mod:`robustmas.equilibria.markov_exact` (the agents, then a principal's
-            axis), or just the agents' rows.  Only the acting movers' rows are used: a
+            axis); at least one row per acting mover.  Only the acting movers' rows are used: a
             ``"fixed_*"`` principal's row describes what the environment does itself, and a
             principal that does not move plays 0.
         state: the current state (its ``t`` and cell pick the rows).
@@ -605,6 +605,11 @@ def tabular_actions(
 
     """
     movers = env.agents + (1 if env.principal == "mover" else 0)
+    if policies.shape[0] < movers:
+        raise ValueError(
+            f"policies: {policies.shape[0]} rows for {movers} acting movers (the agents"
+            f"{', then the principal' if env.principal == 'mover' else ''}); give one per mover"
+        )
     rows = policies[:movers, state.t, env.cell_index(state.cell)]  # (movers, A)
     keys = jax.random.split(key, movers)
     drawn = jax.vmap(lambda k, p: jax.random.choice(k, p.shape[0], p=p))(keys, rows)

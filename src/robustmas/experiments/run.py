@@ -138,12 +138,20 @@ class RunSpec:
         for name, pairs in (("params", self.params), ("ppo", self.ppo)):
             if not all(isinstance(p, tuple) and len(p) == 2 for p in pairs):
                 raise RunSpecError(name, "give (name, value) pairs, e.g. tuple(d.items())")
+        if any(k == "randomized" for k, _ in self.params):
+            raise RunSpecError(
+                "params", "randomized is a field of its own: use randomized=True (--randomized)"
+            )
         unknown = sorted({k for k, _ in self.ppo} - _PPO_FIELDS)
         if unknown:
             raise RunSpecError(
                 "ppo", f"unknown PPOConfig field(s) {unknown}; known: {sorted(_PPO_FIELDS)}"
             )
         ppo = dict(self.ppo)
+        if ppo.get("recurrent", "none") != "none":
+            raise RunSpecError(
+                "ppo", "recurrent leaders are not supported (the leader's map is read from an MLP)"
+            )
         if ppo.get("centralized_critic", self.critic == "full") != (self.critic == "full"):
             raise RunSpecError(
                 "ppo", "centralized_critic contradicts critic=; set critic instead and drop it"

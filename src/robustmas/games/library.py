@@ -20,12 +20,11 @@ from robustmas.games.limits import (
     check_num_players,
 )
 from robustmas.games.normal_form import NormalFormGame, PrincipalGame
-from robustmas.games.registry import Entry, Param, Registry, convert_value
+from robustmas.games.registry import Entry, Param, Registry
 
 __all__ = [
     "REGISTRY",
     "GameSpec",
-    "convert_param",
     "escape",
     "maintain",
     "make",
@@ -243,9 +242,6 @@ REGISTRY: Registry[GameSpec] = Registry(
     ],
 )
 """The named games, by versioned id (``robustmas games list``)."""
-
-convert_param = convert_value
-"""Convert a ``key=value`` string to a parameter's type (:func:`~.registry.convert_value`)."""
 
 
 def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:

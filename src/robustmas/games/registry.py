@@ -16,7 +16,7 @@ One mechanism serves every registry of the library (the games of
 
 Usage::
 
-    game_id, params = REGISTRY.resolve("random-v0:players=4", seed=1)  # typed, validated
+    entry, params = REGISTRY.resolve("random-v0:players=4", seed=1)  # typed, validated
     game = REGISTRY.make("random-v0:players=4", seed=1)
     typed = REGISTRY.check("random-v0", parse_assignments(["players=4"]))
 """

@@ -360,19 +360,23 @@ class PPO:
 
         ``actor_params`` is one parameter set (slice the agent axis of separate parameters);
         with parameter sharing and ``agent_id`` the inputs include the one-hot agent id.
-        Recurrent actors use :meth:`policy_step`.
-        """
-        return cast(FeedForward, self._one_learner()).distribution(actor_params, obs)
 
-    def value(self, critic_params: Any, critic_obs: jax.Array) -> jax.Array:
-        """State values of an MLP critic for flattened critic inputs ``critic_obs``."""
-        return cast(FeedForward, self._one_learner()).value(critic_params, critic_obs)
+        Raises:
+            ValueError: for a recurrent actor (use :meth:`policy_step`).
+        """
+        learner = self._one_learner()
+        if not isinstance(learner, FeedForward):
+            raise ValueError("PPO.policy: the actor is recurrent; use policy_step with a carry")
+        return learner.distribution(actor_params, obs)
 
     def policy_step(
         self, actor_params: Any, carry: Any, obs: jax.Array, reset: jax.Array
     ) -> tuple[Any, distrax.Distribution]:
         """One step of a recurrent actor: ``(carry, obs, reset) -> (carry, distribution)``."""
-        return cast(Recurrent, self._one_learner()).step(actor_params, carry, obs, reset)
+        learner = self._one_learner()
+        if not isinstance(learner, Recurrent):
+            raise ValueError("PPO.policy_step: the actor is an MLP; use policy")
+        return learner.step(actor_params, carry, obs, reset)
 
     def initial_carry(self, batch_shape: tuple[int, ...]) -> Any:
         """Zero carry of one network for a batch of units (``None`` without recurrence)."""

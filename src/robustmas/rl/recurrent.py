@@ -131,7 +131,7 @@ class Recurrent(OneLearner):
         """Both networks over sequences ``(T, S, ...)`` from their first carries ``(S, ...)``.
 
         ``carry`` has ``actor`` and ``critic`` attributes
-        (:class:`~robustmas.rl.ppo.RecurrentCarry`).  Returns ``(log_prob, entropy, value)`` of
+        (:class:`~robustmas.rl.state.RecurrentCarry`).  Returns ``(log_prob, entropy, value)`` of
         the stored actions, each ``(T, S)``.
         """
 

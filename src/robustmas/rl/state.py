@@ -63,7 +63,7 @@ class RunnerState:
     """Environment parameters used for training and evaluation."""
     trainable: jax.Array
     """Which agents are updated, shape ``(num_agents,)`` bool (all true by default); see
-    :class:`PPO` for what freezing means with and without parameter sharing."""
+    :mod:`robustmas.rl.multiagent` for what freezing means with and without parameter sharing."""
     carry: Any
     """Recurrent networks: the :class:`RecurrentCarry` *before* ``obs`` is processed, leaves of
     shape ``(num_envs, recurrent_size)`` or ``(num_envs, num_agents, recurrent_size)`` (an LSTM
