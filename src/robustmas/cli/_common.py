@@ -7,6 +7,8 @@ from typing import Annotated, Any
 
 import typer
 
+from robustmas.experiments.store import DEFAULT_STORE
+
 __all__ = [
     "DEFAULT_STORE_PATH",
     "EXIT_BAD_INPUT",
@@ -25,8 +27,8 @@ EXIT_BAD_INPUT = 2
 EXIT_NO_ANSWER = 1
 """Exit status when a well-posed question has no answer (e.g. no eps-CCE exists)."""
 
-DEFAULT_STORE_PATH = "runs/robustmas.duckdb"
-"""Default DuckDB file of runs (``--store``)."""
+DEFAULT_STORE_PATH = str(DEFAULT_STORE)
+"""Default DuckDB file of runs (``--store``): :data:`robustmas.experiments.store.DEFAULT_STORE`."""
 
 StoreOption = Annotated[str, typer.Option("--store", help="DuckDB file of runs.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]

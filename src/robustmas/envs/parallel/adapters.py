@@ -199,15 +199,7 @@ class PettingZooParallelEnv(ParallelEnv[str, Any, Any]):
         dtype = jnp.int32 if isinstance(self.env.action_space(self.params), Discrete) else None
         return jnp.asarray(np.stack(values), dtype=dtype)
 
-    def step(
-        self, actions: dict[str, Any]
-    ) -> tuple[
-        dict[str, Any],
-        dict[str, float],
-        dict[str, bool],
-        dict[str, bool],
-        dict[str, dict[str, Any]],
-    ]:
+    def step(self, actions: dict[str, Any]) -> StepResult:
         """Advance one step: ``(obs, rewards, terminations, truncations, infos)`` by agent."""
         if not self.agents or self._key is None:
             raise RuntimeError("step: call reset() first (the episode is over or not started)")
