@@ -190,3 +190,23 @@ def test_a_run_without_store_or_checkpoints() -> None:
     result = execute_run(run, progress=lambda *a: calls.append(a))
     assert calls == [(5, 5)]  # once, at the end
     assert result.leader.per_seed.shape == (1,) and result.optimum == 30.0
+
+
+def test_training_length_grows_with_the_map_and_the_tuned_sizes_keep_theirs() -> None:
+    from robustmas.envs.stackelberg.settings import resolve_setting
+    from robustmas.robust.stackelberg_pomdp import size_scale
+
+    # The tuned instances (allocation k = 3, m <= 3; the presets' defaults) keep their length.
+    for m in (1, 2, 3):
+        assert size_scale("allocation-v0", resolve_setting("allocation-v0", messages=m)) == 1.0
+    assert size_scale("allocation-v0", resolve_setting("allocation-v0", items=2)) == 1.0
+    big = resolve_setting("allocation-v0", items=6, messages=6)
+    assert size_scale("allocation-v0", big) == 4.0  # 6 x 6 map against the 3 x 3 default
+    spec = RunSpec("allocation-v0", (("items", "6"), ("messages", "6")))
+    assert spec.ppo_config().total_timesteps == 120_064  # 4 x 30,000 rounded up to 128-step batches
+    assert RunSpec("allocation-v0", (("items", 6),), steps=640).ppo_config().total_timesteps == 640
+    for exp in EXPERIMENTS:  # the reproduction's cells train what they trained before
+        spec = experiment_spec(exp, centralized=True)
+        assert spec.ppo_config() == default_ppo_config(
+            exp.setting, exp.randomized, centralized_critic=True
+        )

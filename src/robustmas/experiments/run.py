@@ -170,13 +170,17 @@ class RunSpec:
         return dict(self.params)
 
     def ppo_config(self) -> PPOConfig:
-        """The full PPO configuration: the setting's preset, :attr:`ppo`, critic and steps."""
+        """The full PPO configuration: the setting's preset, :attr:`ppo`, critic and steps.
+
+        Without ``steps`` the preset's training length grows with the instance's map
+        (:func:`~robustmas.robust.stackelberg_pomdp.size_scale`).
+        """
         from robustmas.robust.stackelberg_pomdp import default_ppo_config
 
         overrides: dict[str, Any] = {**dict(self.ppo), "centralized_critic": self.critic == "full"}
         if self.steps is not None:
             overrides["total_timesteps"] = self.steps
-        return default_ppo_config(self.setting, self.randomized, **overrides)
+        return default_ppo_config(self.setting, self.randomized, _resolve_params(self), **overrides)
 
     def checkpoint_path(self, run_id: str) -> Path | None:
         """Where run ``run_id`` of this spec keeps its checkpoint (``None`` without)."""

@@ -65,6 +65,7 @@ from robustmas.rl.gae import gae
 from robustmas.rl.loop import ProgressFn, run_updates
 from robustmas.rl.multiagent import SeparateParameters, SharedParameters
 from robustmas.rl.networks import env_action
+from robustmas.rl.optim import ppo_optimizer
 from robustmas.rl.policy import ActorCritic, ActorCriticParams, Batch, FeedForward
 from robustmas.rl.recurrent import Recurrent
 from robustmas.rl.state import (
@@ -291,6 +292,8 @@ class PPO:
         progress_fn: host callback after every update when ``config.progress`` (default: log at
             INFO level).
         networks: the actor-critic (default: :func:`actor_critic` of the config).
+        optimizer: the gradient transformation (default: :func:`ppo_optimizer` of the config);
+            e.g. ``ppo_optimizer(config, scale_by_learner())`` for per-learner learning rates.
     """
 
     def __init__(
@@ -302,6 +305,7 @@ class PPO:
         reward_fn: RewardFn | None = None,
         progress_fn: ProgressFn | None = None,
         networks: ActorCritic | None = None,
+        optimizer: optax.GradientTransformation | None = None,
     ) -> None:
         num_agents = int(env.num_agents)
         if num_agents < 1:
@@ -326,28 +330,14 @@ class PPO:
         """Whether parameters carry a leading agent axis."""
         self.recurrent = config.recurrent != "none"
         """Whether actor and critic are recurrent."""
-        self.optimizer = optax.chain(
-            optax.clip_by_global_norm(config.max_grad_norm),
-            optax.adam(self._learning_rate(), eps=1e-5),
-        )
+        self.optimizer = ppo_optimizer(config) if optimizer is None else optimizer
+        """The gradient transformation (one state per learner with separate parameters)."""
         self.eval_every = config.eval_every
         """Updates between greedy evaluations (for :func:`~robustmas.rl.loop.run_updates`)."""
         self.metric_names = METRIC_NAMES + (AGENT_METRIC_NAMES if self.multi_agent else ())
         """Keys of this trainer's metrics: :data:`METRIC_NAMES` (+ :data:`AGENT_METRIC_NAMES`)."""
         self.eval_metric_names = tuple(n for n in EVAL_METRIC_NAMES if n in self.metric_names)
         """Keys of the evaluation metrics."""
-
-    def _learning_rate(self) -> float | optax.Schedule:
-        cfg = self.config
-        if not cfg.anneal_lr:
-            return cfg.lr
-        steps_per_update = cfg.update_epochs * cfg.num_minibatches
-
-        def schedule(count: Any) -> Any:
-            done_updates = count // steps_per_update
-            return cfg.lr * jnp.maximum(1.0 - done_updates / cfg.num_updates, 0.0)
-
-        return schedule
 
     # ------------------------------------------------------------------ networks
 
@@ -660,22 +650,39 @@ class PPO:
     # ------------------------------------------------------------------ evaluation
 
     def evaluate_returns(
-        self, actor_params: Any, key: jax.Array, env_params: Any = None
+        self,
+        actor_params: Any,
+        key: jax.Array,
+        env_params: Any = None,
+        *,
+        episodes: int | None = None,
+        greedy: bool = True,
     ) -> jax.Array:
-        """Greedy returns of ``eval_episodes`` parallel episodes, ``(episodes, *agent_dims)``.
+        """Returns of parallel episodes, shape ``(episodes, *agent_dims)``.
 
-        All agents act greedily.  Episodes run until all are done or ``eval_max_steps`` steps
-        have passed (returns of unfinished episodes are partial); finished episodes are frozen.
-        Recurrent actors start from a zero carry.
+        All agents act greedily (or, with ``greedy=False``, sample from their policies: the
+        returns of the stochastic policy, e.g. for Monte-Carlo regret estimates).  Episodes run
+        until all are done or ``eval_max_steps`` steps have passed (returns of unfinished
+        episodes are partial); finished episodes are frozen.  Recurrent actors start from a
+        zero carry.  The same ``key`` gives the same initial states and step keys for any
+        parameters (common random numbers).
+
+        Args:
+            actor_params: the actor's parameters.
+            key: PRNG key.
+            env_params: environment parameters (the trainer's if ``None``).
+            episodes: parallel episodes (``config.eval_episodes`` if ``None``; static).
+            greedy: greedy actions (default) or sampled ones (static).
         """
         cfg = self.config
         env_params = self.env_params if env_params is None else env_params
+        episodes = cfg.eval_episodes if episodes is None else episodes
         key_reset, key_run = jax.random.split(_raw_key(key))
         obs, state = jax.vmap(self.env.reset, in_axes=(0, None))(
-            jax.random.split(key_reset, cfg.eval_episodes), env_params
+            jax.random.split(key_reset, episodes), env_params
         )
-        units = (cfg.eval_episodes, *self.agent_dims)
-        done = jnp.zeros((cfg.eval_episodes,), bool)
+        units = (episodes, *self.agent_dims)
+        done = jnp.zeros((episodes,), bool)
         no_reset = jnp.zeros(units, bool)  # finished episodes are frozen, never restarted
         carry = self.initial_carry(units)
         loop = (jnp.int32(0), obs, state, jnp.zeros(units, jnp.float32), done, key_run, carry)
@@ -688,10 +695,14 @@ class PPO:
             t, obs, state, ret, done, key, carry = c
             key, key_step = jax.random.split(key)
             x = self.networks.actor_input(_flatten(obs, 1 + len(self.agent_dims)))
-            carry, action = self.networks.greedy(actor_params, x, carry, no_reset)
+            if greedy:
+                carry, action = self.networks.greedy(actor_params, x, carry, no_reset)
+            else:
+                key_act = jax.random.fold_in(key_step, 1)  # the greedy stream stays as it was
+                carry, action, _ = self.networks.sample(actor_params, key_act, x, carry, no_reset)
             step = jax.vmap(self.env.step, in_axes=(0, 0, 0, None))
             next_obs, next_state, reward, step_done, _ = step(
-                jax.random.split(key_step, cfg.eval_episodes),
+                jax.random.split(key_step, episodes),
                 state,
                 self._env_actions(action),
                 env_params,

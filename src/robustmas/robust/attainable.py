@@ -68,9 +68,9 @@ import numpy as np
 
 from robustmas.envs.stackelberg.pomdp import (
     StackelbergParams,
-    _induced,
     expected_leader_payoff,
     expected_reward,
+    induced_payoffs,
     run_dynamics,
 )
 from robustmas.envs.stackelberg.settings import resolve_setting
@@ -147,10 +147,6 @@ def payoff_ceiling(params: StackelbergParams) -> float:
     return float(np.sum(np.asarray(params.prior, np.float64) * best))
 
 
-def _num_obs(params: StackelbergParams) -> int:
-    return int(np.asarray(params.obs_of).max()) + 1
-
-
 def _count_weights(params: StackelbergParams) -> np.ndarray:
     """``Binom(n; num_rounds, prior_t)`` for every type ``t`` and count ``n``, ``(T, R + 1)``."""
     rounds = params.num_rounds
@@ -171,7 +167,7 @@ def _count_weights(params: StackelbergParams) -> np.ndarray:
 
 def _exact_value(table: jax.Array, weights: jax.Array, params: StackelbergParams) -> jax.Array:
     """Exact expected episode reward of one map, one follower (see the module docstring)."""
-    follower, leader = _induced(table, params)  # (1, T, M), (T, M)
+    follower, leader = induced_payoffs(table, params)  # (1, T, M), (T, M)
     rate = jnp.log1p(params.mw_step)
     counts = jnp.arange(weights.shape[1], dtype=follower.dtype)
     num_actions = params.obs_of.shape
@@ -291,7 +287,7 @@ def monte_carlo_map_values(
 
 
 def _check_tables(tables: np.ndarray | jax.Array, params: StackelbergParams) -> None:
-    shape = (_num_obs(params), params.num_leader_actions)
+    shape = (params.num_observations, params.num_leader_actions)
     if np.ndim(tables) != 3 or tuple(np.shape(tables)[1:]) != shape:
         raise ValueError(
             f"tables: expected shape (B, {shape[0]}, {shape[1]}), got {np.shape(tables)}"
@@ -455,7 +451,7 @@ def attainable(
             raise ValueError(f"{name}: need >= 2 for a standard error, got {n}")
     key = jax.random.PRNGKey(0) if key is None else key
     evaluate = _Evaluator(params, key, episodes, final_episodes)
-    k, a = _num_obs(params), params.num_leader_actions
+    k, a = params.num_observations, params.num_leader_actions
     if max_maps is None:
         max_maps = MAX_ENUMERATED_MAPS if evaluate.exact else MAX_MONTE_CARLO_MAPS
     best, best_value, enumerated = _best_deterministic(evaluate, k, a, max_maps, sweeps, starts)

@@ -48,6 +48,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 
 from robustmas.compilation.lockstep import lockstep_cond
@@ -60,6 +61,7 @@ __all__ = [
     "StackelbergState",
     "expected_leader_payoff",
     "expected_reward",
+    "induced_payoffs",
     "run_dynamics",
 ]
 
@@ -98,6 +100,11 @@ class StackelbergParams:
         return self.prior.ndim
 
     @property
+    def num_observations(self) -> int:
+        """``K``: rows of the observation-action map (concrete ``obs_of`` only, not under jit)."""
+        return int(np.asarray(self.obs_of).max()) + 1
+
+    @property
     def num_leader_actions(self) -> int:
         """``A``."""
         return int(self.leader_payoff.shape[-1])
@@ -119,10 +126,6 @@ _BranchOperand = tuple[jax.Array, jax.Array, jax.Array, StackelbergParams]
 """(key, filled map, follower log-weights, params): what both branches of the last step read."""
 
 
-def _num_obs(params: StackelbergParams) -> int:
-    return int(params.obs_of.max()) + 1
-
-
 class StackelbergPOMDP:
     """The environment; stateless, all data in :class:`StackelbergParams`.
 
@@ -134,7 +137,7 @@ class StackelbergPOMDP:
     def __init__(self, params: StackelbergParams):
         # Only static facts are read here (shapes), so one instance serves every vmapped params.
         self._default = params
-        self._k = _num_obs(params)
+        self._k = params.num_observations
 
     def default_params(self) -> StackelbergParams:
         """The params this environment was built with."""
@@ -236,7 +239,7 @@ class StackelbergPOMDP:
         return self._obs(step), new_state, reward, done, info
 
 
-def _induced(table: jax.Array, params: StackelbergParams) -> tuple[jax.Array, jax.Array]:
+def induced_payoffs(table: jax.Array, params: StackelbergParams) -> tuple[jax.Array, jax.Array]:
     """Follower and leader payoffs with the leader's answers plugged in.
 
     Returns ``(follower, leader)`` of shapes ``(n, T.., M..)`` and ``(T.., M..)``.
@@ -263,7 +266,7 @@ def run_dynamics(
     n = params.prior.ndim
     actions = params.obs_of.shape
     t_max, m_max = max(params.prior.shape), max(actions)
-    follower, leader = _induced(table, params)
+    follower, leader = induced_payoffs(table, params)
     rate = jnp.log1p(params.mw_step)
     log_prior = jnp.log(params.prior)
 
@@ -287,7 +290,7 @@ def run_dynamics(
 
 def expected_reward(table: jax.Array, logits: jax.Array, params: StackelbergParams) -> jax.Array:
     """The leader's expected payoff for a map ``table`` under follower log-weights ``logits``."""
-    _, leader = _induced(table, params)
+    _, leader = induced_payoffs(table, params)
     return expected_leader_payoff(type_strategies(logits, params.obs_of.shape), leader, params)
 
 

@@ -1,0 +1,435 @@
+"""Adversarial equilibrium sampling with learned agents: RP Alg. 1 (RL), RP Alg. 3 and ERMAS.
+
+References:
+* Zhao, Trott, Xiong, Zheng, "Learning to Play General-Sum Games Against Multiple Boundedly
+  Rational Agents", AAAI 2023, arXiv:2106.05492 (RP): Sec. 5 (Algorithm 1 with a "common
+  multi-agent implementation of PPO and a Monte-Carlo sampling scheme as our regret
+  estimator"), Sec. 6 and App. D (Algorithm 3: the principal trained "with a slow learning
+  rate" at the same time), Table 1.
+* Anonymous ICLR 2021 submission, "ERMAS: Learning Policies Robust to Reality Gaps in
+  Multi-Agent Simulations" (ER), Sec. 2-3: the same dual loop with a first-order meta step
+  (Eq. 13) and the lambda warm-up of footnote 4.
+
+The spec ``robust-principal-ermas.md`` Sec. 2 is the operational reading followed here; its
+decisions are cited as D*n*.  Agents ``0..N-1`` and the principal (the last index ``N``, as in
+:mod:`robustmas.envs.grid_game`) learn with PPO, each with its own parameters.  One **round**:
+
+1. **Snapshot** the learners ``theta~``.
+2. **Monte-Carlo regret** (D6, D8): for every agent ``i``, in one ``vmap`` over ``i``, run
+   ``K`` PPO updates of agent ``i`` alone on its own reward from the snapshot (the other agents
+   and the current principal frozen, a fresh optimizer state by default), then
+   ``r_i = J_i(theta'_i, theta~_-i) - J_i(theta~)``: mean undiscounted returns of the sampled
+   (stochastic) policies over ``eval_episodes`` episodes on **common random numbers** (the same
+   initial states and step keys for both).
+3. **Main update**: ``M_s`` PPO updates of everybody from the snapshot, every agent learning
+   the shaped reward ``(lambda_i r_i - r_0) / (1 + lambda_i)`` (RP Alg. 1/3; D7: the papers'
+   reward-level shaping, not the released code's advantage mixing, so each agent's critic
+   learns the shaped return) and the principal its own reward ``r_0`` (Alg. 3; frozen in
+   Alg. 1).  The ``lambda`` of round ``j`` is the one left by round ``j - 1`` (D17).
+4. **Dual step** (D4: the printed sign is wrong): projected ascent
+   ``lambda_i <- clip(lambda_i + alpha (r_i - eps_i), 0, lambda_max)``; ``eps`` is per episode
+   in return units and may be negative (D5).  Skipped during ``lambda_warmup_rounds`` (D18) and
+   when ``dynamic_lambda`` is off (the frozen-lambda ablation, RP Fig. 5).
+5. **Meta step** (ERMAS, D16, ``meta_beta > 0``): every agent's actor moves away from its
+   deviation, ``theta_i <- theta_i - min(beta lambda_i, cap) (theta'_i - theta_i)`` with
+   ``theta_i`` the post-update parameters (the released code's ``merge_weights``).
+
+Deviations from the spec's recommendations, and why:
+
+* D9 recommends one shared network with a one-hot agent id.  Here every learner has its own
+  parameters (:class:`~robustmas.rl.multiagent.SeparateParameters`): agent ``i``'s deviation is
+  then exactly "agent ``i`` plays a fine-tuned copy while the others keep ``theta~``", with no
+  leakage through shared weights, and the principal's slow learning rate is a per-learner
+  factor (:func:`~robustmas.rl.optim.with_learner_scale`) in the same compiled program.
+* D16's meta step moves the actor only: the deviation's critic learned the agent's raw return,
+  the main critic the shaped one, so mixing them has no meaning.
+* The trust-region early stop (D15 ``kl_radius``) is not built; the deviation's PPO
+  ``approx_kl`` is logged per round instead.
+
+Everything is data in :class:`SamplerState` (``epsilon`` and ``lambda`` included), so one
+compiled :meth:`AdversarialSampler.train` ``vmap``-s over seeds x eps x agent types.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+from jax.typing import ArrayLike
+
+from robustmas.envs.core import Environment
+from robustmas.rl.optim import ppo_optimizer, scale_by_learner, with_learner_scale
+from robustmas.rl.ppo import PPO, PPOConfig, RunnerState, StepData
+
+__all__ = [
+    "AdversarialSampler",
+    "AdversarialSamplingConfig",
+    "RegretEstimate",
+    "SamplerState",
+    "Shaping",
+    "dual_step",
+    "meta_step",
+    "shaped_reward",
+]
+
+
+@dataclass(frozen=True)
+class AdversarialSamplingConfig:
+    """Hyperparameters of RP Alg. 1 / Alg. 3 and ERMAS (spec Sec. 2.2-2.5)."""
+
+    ppo: PPOConfig
+    """PPO of every learner (needs ``parameter_sharing=False`` and ``anneal_lr=False``: one
+    parameter set per learner, no schedule, as the released code)."""
+    rounds: int = 100
+    """Rounds ``M_tr`` (each: regret estimate, main update, dual step, meta step)."""
+    main_updates: int = 3
+    """PPO updates of the main learners per round ``M_s`` (released code's
+    ``inner_main_iterations``; RP Table 1 ``n_train``)."""
+    deviation_updates: int = 2
+    """PPO updates of each unilateral deviation ``K`` (``inner_me_iterations``; ``n_test``)."""
+    eval_episodes: int = 10
+    """Episodes of each Monte-Carlo return ``J_i`` and ``J'_i`` (``n_eval``)."""
+    lambda_init: float = 8.0
+    """Initial multipliers (RP Table 1 and the released code: 8)."""
+    lambda_lr: float = 0.005
+    """Dual step size ``alpha`` (released bimatrix code 0.005; RP Table 1 0.01 or 0.001)."""
+    lambda_max: float = 100.0
+    """Upper clip of the multipliers (released code: 100)."""
+    dynamic_lambda: bool = True
+    """Update the multipliers; ``False`` keeps ``lambda_init`` (RP Fig. 5's frozen ablation)."""
+    lambda_warmup_rounds: int = 0
+    """Rounds before the first dual step (ERMAS footnote 4, D18)."""
+    train_principal: bool = False
+    """Alg. 3 (``True``: the principal learns its own reward) or Alg. 1 (frozen principal)."""
+    principal_lr_scale: float = 0.2
+    """Principal's learning rate relative to the agents' (RP Table 1: 0.0006 / 0.003)."""
+    meta_beta: float = 0.0
+    """ERMAS meta-step weight ``beta`` (0: off, RP Alg. 3; the released ERMAS code 0.2)."""
+    meta_cap: float = 2.0
+    """Largest meta-step factor ``min(beta lambda_i, cap)`` (released code: 2)."""
+    deviation_ppo: PPOConfig | None = None
+    """PPO of the deviations (``None``: :attr:`ppo`, the released code's choice).  Its
+    networks must equal :attr:`ppo`'s; a larger learning rate, more epochs or no entropy bonus
+    bring ``K`` updates closer to a best response (a less local regret)."""
+    reset_deviation_optimizer: bool = True
+    """Each round's deviations start from a fresh optimizer state (D6); ``False`` continues
+    from the main learners' Adam moments."""
+
+    def __post_init__(self) -> None:
+        for name in ("rounds", "main_updates", "deviation_updates"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name}: must be an integer >= 1, got {value!r}")
+        if isinstance(self.eval_episodes, bool) or self.eval_episodes < 2:
+            raise ValueError(f"eval_episodes: need >= 2 episodes, got {self.eval_episodes!r}")
+        if self.lambda_warmup_rounds < 0:
+            raise ValueError(f"lambda_warmup_rounds: must be >= 0, got {self.lambda_warmup_rounds}")
+        if not 0.0 <= self.lambda_init <= self.lambda_max:
+            raise ValueError(
+                f"lambda_init: must lie in [0, lambda_max={self.lambda_max}], got "
+                f"{self.lambda_init}"
+            )
+        for name in ("lambda_lr", "principal_lr_scale", "meta_beta", "meta_cap"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name}: must be >= 0, got {getattr(self, name)}")
+        if self.ppo.parameter_sharing:
+            raise ValueError(
+                "ppo.parameter_sharing: must be False (one parameter set per learner; see the "
+                "module docstring)"
+            )
+        if self.ppo.anneal_lr:
+            raise ValueError("ppo.anneal_lr: must be False (rounds, not a step budget, end a run)")
+        if self.ppo.recurrent != "none":
+            raise ValueError("ppo.recurrent: only feed-forward learners are supported here")
+        if self.deviation_ppo is not None:
+            network = ("actor_hidden", "critic_hidden", "activation", "parameter_sharing",
+                       "recurrent", "centralized_critic", "num_envs")  # fmt: skip
+            differ = [f for f in network if getattr(self.ppo, f) != getattr(self.deviation_ppo, f)]
+            if differ:
+                raise ValueError(
+                    f"deviation_ppo: {', '.join(differ)} must equal ppo's (the deviations "
+                    "fine-tune the main learners' parameters and environments)"
+                )
+            if self.deviation_ppo.anneal_lr:
+                raise ValueError("deviation_ppo.anneal_lr: must be False")
+
+    @property
+    def deviation_config(self) -> PPOConfig:
+        """:attr:`deviation_ppo`, or :attr:`ppo` when it is ``None``."""
+        return self.ppo if self.deviation_ppo is None else self.deviation_ppo
+
+
+class Shaping(NamedTuple):
+    """``reward_params`` of :func:`shaped_reward`."""
+
+    lam: jax.Array
+    """Multipliers ``lambda_i`` of the agents, shape ``(N,)``."""
+    on: jax.Array
+    """Boolean scalar: shape the agents' rewards (main update) or not (deviations)."""
+
+
+def shaped_reward(step: StepData, shaping: Shaping) -> jax.Array:
+    """Learning rewards ``(N + 1,)``: agents ``(lambda_i r_i - r_0) / (1 + lambda_i)``, then r_0.
+
+    ``lambda = 0`` is a pure adversary of the principal (``-r_0``), ``lambda -> inf`` a selfish
+    agent (``r_i``); with ``shaping.on`` false every player learns its own reward.
+    """
+    r = step.reward
+    agents, r0 = r[:-1], r[-1]
+    shaped = (shaping.lam * agents - r0) / (1.0 + shaping.lam)
+    return jnp.concatenate([jnp.where(shaping.on, shaped, agents), r[-1:]])
+
+
+def dual_step(
+    lam: jax.Array, regret: jax.Array, epsilon: jax.Array, lr: float, lam_max: float
+) -> jax.Array:
+    """Projected ascent ``clip(lambda + lr (regret - eps), 0, lam_max)`` (spec Sec. 2.1, D4).
+
+    A regret above ``eps`` raises ``lambda`` (a more self-interested agent, whose regret then
+    falls); below ``eps`` it lowers it (a more adversarial agent).
+    """
+    return jnp.clip(lam + lr * (regret - epsilon), 0.0, lam_max)
+
+
+def meta_step(actor: Any, deviations: Any, lam: jax.Array, beta: float, cap: float) -> Any:
+    """ERMAS's first-order meta step on separate per-learner actors (spec Sec. 2.4, D16).
+
+    Agent ``i``'s slice moves by ``-min(beta lambda_i, cap) (theta'_i - theta_i)``; the
+    principal (the last slice) is unchanged.
+
+    Args:
+        actor: actor parameters, leaves ``(N + 1, ...)``.
+        deviations: each agent's deviation actor, leaves ``(N, N + 1, ...)`` (deviation ``i``
+            changed slice ``i`` only).
+        lam: multipliers ``(N,)``.
+        beta: meta weight.
+        cap: largest factor.
+    """
+    n = lam.shape[0]
+    factor = jnp.minimum(beta * lam, cap)
+
+    def leaf(theta: jax.Array, dev: jax.Array) -> jax.Array:
+        own = dev[jnp.arange(n), jnp.arange(n)]  # (N, ...): deviation i's slice i
+        shape = (n,) + (1,) * (theta.ndim - 1)
+        moved = theta[:n] - factor.reshape(shape) * (own - theta[:n])
+        return theta.at[:n].set(moved)
+
+    return jax.tree_util.tree_map(leaf, actor, deviations)
+
+
+@struct.dataclass
+class SamplerState:
+    """Everything a run of :class:`AdversarialSampler` needs to continue (a pytree)."""
+
+    runner: RunnerState
+    """The main learners (agents and principal) as a PPO runner state."""
+    lam: jax.Array
+    """Multipliers ``(N,)``."""
+    epsilon: jax.Array
+    """Regret slack per agent ``(N,)``, per episode (return units)."""
+    round: jax.Array
+    """Rounds done (int32 scalar)."""
+
+
+class RegretEstimate(NamedTuple):
+    """One round's Monte-Carlo regret estimate (spec D6)."""
+
+    regret: jax.Array
+    """``J'_i - J_i`` per agent, ``(N,)``."""
+    returns: jax.Array
+    """``J``: every player's mean return under the snapshot, ``(N + 1,)``."""
+    deviation_returns: jax.Array
+    """``J'_i``: agent ``i``'s mean return when it alone plays its deviation, ``(N,)``."""
+    regret_stderr: jax.Array
+    """Standard error of :attr:`regret` over the paired episodes, ``(N,)``."""
+    deviation_actor: Any
+    """Each agent's deviation actor, leaves ``(N, N + 1, ...)``."""
+    deviation_kl: jax.Array
+    """Mean PPO ``approx_kl`` of each deviation's updates, ``(N,)`` (D15: logged, not bounded)."""
+
+
+class AdversarialSampler:
+    """RP Alg. 1 (RL) / Alg. 3 and ERMAS for an environment whose last player is the principal.
+
+    Args:
+        config: hyperparameters.
+        env: a multi-agent environment (agents first, the principal last), e.g.
+            :class:`~robustmas.envs.grid_game.GridGame`.
+        env_params: its parameters (``env.default_params()`` if ``None``).
+
+    ``train(key, epsilon)`` is pure: ``jax.jit(jax.vmap(sampler.train, in_axes=(0, None)))``
+    trains many seeds at once, and ``vmap`` over ``epsilon`` sweeps the slack.
+    """
+
+    def __init__(
+        self, config: AdversarialSamplingConfig, env: Environment[Any, Any], env_params: Any = None
+    ) -> None:
+        self.config = config
+        self.trainer = PPO(
+            config.ppo,
+            env,
+            env_params,
+            reward_fn=shaped_reward,
+            optimizer=ppo_optimizer(config.ppo, scale_by_learner()),
+        )
+        self.deviation_trainer = PPO(
+            config.deviation_config,
+            env,
+            env_params,
+            reward_fn=shaped_reward,
+            optimizer=ppo_optimizer(config.deviation_config, scale_by_learner()),
+        )
+        """The deviations' PPO (same networks as :attr:`trainer`)."""
+        self.num_players = self.trainer.num_agents
+        if self.num_players < 2:
+            raise ValueError(
+                f"env.num_agents: need at least one agent and the principal, got {self.num_players}"
+            )
+        self.num_agents = self.num_players - 1
+        """Agents ``N`` (the principal excluded)."""
+        self.lr_scale = jnp.concatenate(
+            [jnp.ones((self.num_agents,)), jnp.array([config.principal_lr_scale])]
+        ).astype(jnp.float32)
+        """Learning-rate factor per learner (agents 1, the principal ``principal_lr_scale``)."""
+
+    # ------------------------------------------------------------------ state
+
+    def _main_trainable(self) -> jax.Array:
+        return jnp.arange(self.num_players) < (
+            self.num_players if self.config.train_principal else self.num_agents
+        )
+
+    def init(
+        self, key: jax.Array, epsilon: ArrayLike, params: Any = None, env_params: Any = None
+    ) -> SamplerState:
+        """Fresh learners (or ``params``), ``lambda = lambda_init`` and the slack ``epsilon``.
+
+        ``epsilon`` is a scalar (every agent) or ``(N,)``, per episode; it may be negative.
+        """
+        cfg = self.config
+        runner = self.trainer.init(
+            key,
+            params,
+            Shaping(jnp.full((self.num_agents,), cfg.lambda_init, jnp.float32), jnp.bool_(True)),
+            env_params,
+            self._main_trainable(),
+        )
+        runner = dataclasses.replace(
+            runner, opt_state=with_learner_scale(runner.opt_state, self.lr_scale)
+        )
+        eps = jnp.broadcast_to(jnp.asarray(epsilon, jnp.float32), (self.num_agents,))
+        return SamplerState(
+            runner=runner,
+            lam=jnp.full((self.num_agents,), cfg.lambda_init, jnp.float32),
+            epsilon=eps,
+            round=jnp.int32(0),
+        )
+
+    # ------------------------------------------------------------------ pieces
+
+    def _updates(
+        self, runner: RunnerState, n: int, trainer: PPO | None = None
+    ) -> tuple[RunnerState, dict[str, jax.Array]]:
+        trainer = self.trainer if trainer is None else trainer
+        return jax.lax.scan(lambda r, _: trainer.update(r), runner, None, length=n)
+
+    def returns(self, actor: Any, key: jax.Array, env_params: Any) -> jax.Array:
+        """Returns ``(eval_episodes, N + 1)`` of the sampled policies (common random numbers)."""
+        return self.trainer.evaluate_returns(
+            actor, key, env_params, episodes=self.config.eval_episodes, greedy=False
+        )
+
+    def estimate_regret(
+        self, runner: RunnerState, key: jax.Array, deviation_updates: int | None = None
+    ) -> RegretEstimate:
+        """The Monte-Carlo regret of every agent at ``runner``'s parameters (spec D6, D8).
+
+        Args:
+            runner: the snapshot (its principal is the current one).
+            key: PRNG key of the deviations' training streams and of the evaluation episodes.
+            deviation_updates: ``K`` (``config.deviation_updates`` if ``None``; static).
+        """
+        cfg = self.config
+        k = cfg.deviation_updates if deviation_updates is None else deviation_updates
+        n = self.num_agents
+        key_dev, key_eval = jax.random.split(key)
+        dev_trainer = self.deviation_trainer
+        fresh = dev_trainer.networks.init_optimizer(dev_trainer.optimizer, runner.params)
+
+        def deviate(i: jax.Array) -> tuple[Any, jax.Array]:
+            alone = dataclasses.replace(
+                runner,
+                trainable=jnp.arange(self.num_players) == i,
+                reward_params=Shaping(runner.reward_params.lam, jnp.bool_(False)),
+                key=jax.random.fold_in(key_dev, i),
+                opt_state=fresh if cfg.reset_deviation_optimizer else runner.opt_state,
+            )
+            alone, metrics = self._updates(alone, k, dev_trainer)
+            return alone.params.actor, metrics["approx_kl"].mean()
+
+        dev_actor, dev_kl = jax.vmap(deviate)(jnp.arange(n))
+        base = self.returns(runner.params.actor, key_eval, runner.env_params)  # (E, N + 1)
+
+        def deviation_return(i: jax.Array, actor: Any) -> jax.Array:
+            return self.returns(actor, key_eval, runner.env_params)[:, i]
+
+        dev = jax.vmap(deviation_return, out_axes=1)(jnp.arange(n), dev_actor)  # (E, N)
+        diff = dev - base[:, :n]
+        episodes = diff.shape[0]
+        return RegretEstimate(
+            regret=diff.mean(axis=0),
+            returns=base.mean(axis=0),
+            deviation_returns=dev.mean(axis=0),
+            regret_stderr=diff.std(axis=0, ddof=1) / jnp.sqrt(episodes),
+            deviation_actor=dev_actor,
+            deviation_kl=dev_kl,
+        )
+
+    def round(self, state: SamplerState) -> tuple[SamplerState, dict[str, jax.Array]]:
+        """One round: regret estimate, main update, dual step, meta step (module docstring)."""
+        cfg = self.config
+        snap = dataclasses.replace(state.runner, reward_params=Shaping(state.lam, jnp.bool_(True)))
+        key = jax.random.fold_in(snap.eval_key, state.round)
+        estimate = self.estimate_regret(snap, key)
+        runner, metrics = self._updates(snap, cfg.main_updates)
+        dual = cfg.dynamic_lambda & (state.round >= cfg.lambda_warmup_rounds)
+        lam = jnp.where(
+            dual,
+            dual_step(state.lam, estimate.regret, state.epsilon, cfg.lambda_lr, cfg.lambda_max),
+            state.lam,
+        )
+        if cfg.meta_beta > 0:
+            actor = meta_step(
+                runner.params.actor, estimate.deviation_actor, lam, cfg.meta_beta, cfg.meta_cap
+            )
+            runner = dataclasses.replace(
+                runner, params=dataclasses.replace(runner.params, actor=actor)
+            )
+        out = {
+            "round": state.round + 1,
+            "lambda": lam,
+            "regret": estimate.regret,
+            "regret_stderr": estimate.regret_stderr,
+            "returns": estimate.returns,
+            "principal_return": estimate.returns[-1],
+            "deviation_returns": estimate.deviation_returns,
+            "deviation_kl": estimate.deviation_kl,
+            "train_episode_return": metrics["agent_episode_return"].mean(axis=0),
+        }
+        state = SamplerState(runner=runner, lam=lam, epsilon=state.epsilon, round=state.round + 1)
+        return state, out
+
+    def run_rounds(self, state: SamplerState, n: int) -> tuple[SamplerState, dict[str, jax.Array]]:
+        """``n`` rounds (static) in one ``lax.scan``; metrics with a leading round axis."""
+        return jax.lax.scan(lambda s, _: self.round(s), state, None, length=n)
+
+    def train(
+        self, key: jax.Array, epsilon: ArrayLike, params: Any = None, env_params: Any = None
+    ) -> tuple[SamplerState, dict[str, jax.Array]]:
+        """:meth:`init` then ``config.rounds`` rounds; pure, ``jit`` / ``vmap`` it."""
+        state = self.init(key, epsilon, params, env_params)
+        return self.run_rounds(state, self.config.rounds)
