@@ -1,0 +1,45 @@
+"""The one-shot robust principal (RP Alg. 3 on a normal-form game), scored by the exact LP."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from robustmas.games.formats import split_principal
+from robustmas.games.library import make, samuelson
+from robustmas.games.normal_form import PrincipalGame
+from robustmas.robust.robust_principal import one_shot_env, train_robust_principal
+
+
+def test_one_shot_env_puts_the_principal_last_and_pads_with_copies() -> None:
+    rng = np.random.default_rng(0)
+    game = PrincipalGame(rng.uniform(size=(2, 3)), rng.uniform(size=(1, 2, 3)))
+    env = one_shot_env(game)
+    assert env.players == 2 and env.actions == 3
+    tables = env.game.payoffs  # (players, a_follower, a_principal)
+    for a0 in range(3):
+        for a1 in range(3):
+            p = min(a0, 1)  # the principal's third action copies its second
+            assert tables[0, a1, a0] == game.payoffs[0, p, a1]
+            assert tables[1, a1, a0] == game.principal_payoff[p, a1]
+
+
+def test_samuelson_learns_the_robust_row_and_reports_exact_values() -> None:
+    result = train_robust_principal(samuelson(), 2.0, seeds=2)
+    # Best pure robust action B (99); T alone is worth 50 against an eps = 2 follower.
+    assert result.best_pure_action == 1 and result.best_pure_value == pytest.approx(99.0)
+    assert result.principal_strategy[1] > 0.9
+    assert result.worst_case_value >= 99.0 - 0.02 * 50.0  # within 2% of the payoff range
+    assert np.all(result.per_seed_values <= 99.0 + 1e-6)  # nothing beats B's guarantee here
+    assert set(result.to_json()) >= {"principal_strategy", "worst_case_value", "best_pure_value"}
+
+
+def test_bad_input_is_named() -> None:
+    game = split_principal(make("random-v0", players=3, actions=2, principal=False), 2)
+    assert isinstance(game, PrincipalGame)
+    with pytest.raises(ValueError, match=r"^method"):
+        train_robust_principal(game, 0.1, method="alg9")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"^seeds"):
+        train_robust_principal(game, 0.1, seeds=0)
+    with pytest.raises(ValueError, match=r"^epsilon"):
+        train_robust_principal(game, float("nan"))
