@@ -7,7 +7,7 @@ import pytest
 
 from robustmas.games.formats import split_principal
 from robustmas.games.library import make, samuelson
-from robustmas.games.normal_form import PrincipalGame
+from robustmas.games.normal_form import NormalFormGame, PrincipalGame
 from robustmas.robust.robust_principal import one_shot_env, train_robust_principal
 
 
@@ -35,7 +35,9 @@ def test_samuelson_learns_the_robust_row_and_reports_exact_values() -> None:
 
 
 def test_bad_input_is_named() -> None:
-    game = split_principal(make("random-v0", players=3, actions=2, principal=False), 2)
+    base = make("random-v0", players=3, actions=2, principal=False)
+    assert isinstance(base, NormalFormGame)
+    game = split_principal(base, 2)
     assert isinstance(game, PrincipalGame)
     with pytest.raises(ValueError, match=r"^method"):
         train_robust_principal(game, 0.1, method="alg9")  # type: ignore[arg-type]
