@@ -45,3 +45,28 @@ def test_bad_input_is_named() -> None:
         train_robust_principal(game, 0.1, seeds=0)
     with pytest.raises(ValueError, match=r"^epsilon"):
         train_robust_principal(game, float("nan"))
+
+
+def test_cli_train_json_and_errors() -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from robustmas.cli.app import app
+
+    runner = CliRunner()
+    spec = "random-v0:players=3,principal=false,actions=2"
+    out = runner.invoke(
+        app, ["robust-principal", "train", spec, "--principal-player", "3", "-e", "0.1",
+              "--seeds", "2", "--json"],
+    )  # fmt: skip
+    assert out.exit_code == 0, out.output
+    data = json.loads(out.output)
+    assert len(data["principal_strategy"]) == 2
+    assert abs(sum(data["principal_strategy"]) - 1.0) < 1e-9
+    assert data["worst_case_value"] == pytest.approx(max(data["per_seed_values"]))
+    bad = runner.invoke(app, ["robust-principal", "train", "random-v0", "-e", "0.1"])
+    assert bad.exit_code == 2 and "--principal-player" in bad.output
+    bad = runner.invoke(app, ["robust-principal", "train", "samuelson-v0", "-e", "1",
+                              "--method", "x"])  # fmt: skip
+    assert bad.exit_code == 2 and "--method" in bad.output

@@ -2,7 +2,8 @@
 
 ``cce``, ``sweep`` and ``stackelberg`` (:mod:`robustmas.cli.cce`), ``games``
 (:mod:`robustmas.cli.games`), ``stackelberg-pomdp`` (:mod:`robustmas.cli.stackelberg_pomdp`),
-``runs`` (:mod:`robustmas.cli.runs`) and ``cache`` (:mod:`robustmas.cli.cache`).  Commands
+``robust-principal`` (:mod:`robustmas.cli.robust_principal`), ``runs``
+(:mod:`robustmas.cli.runs`) and ``cache`` (:mod:`robustmas.cli.cache`).  Commands
 parse their arguments, call the library and print; bad input exits with status 2 and one line
 on stderr.
 """
@@ -14,7 +15,7 @@ from collections.abc import Sequence
 
 import typer
 
-from robustmas.cli import cache, cce, games, runs, stackelberg_pomdp
+from robustmas.cli import cache, cce, games, robust_principal, runs, stackelberg_pomdp
 
 __all__ = ["app", "main"]
 
@@ -28,6 +29,7 @@ app.command("sweep")(cce.sweep)
 app.command("stackelberg")(cce.stackelberg)
 app.add_typer(games.app, name="games")
 app.add_typer(stackelberg_pomdp.app, name="stackelberg-pomdp")
+app.add_typer(robust_principal.app, name="robust-principal")
 app.add_typer(runs.app, name="runs")
 app.add_typer(cache.app, name="cache")
 
