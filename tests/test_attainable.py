@@ -200,3 +200,40 @@ def test_errors_name_the_field() -> None:
         attainable(params, max_maps=0)
     with pytest.raises(ValueError, match="colours"):
         attainable_optimum("allocation-v0", colours=2)
+
+
+def test_given_starting_maps_are_searched_from() -> None:
+    # One sweep, one start: a search that cannot reach the best map alone reaches it from the
+    # best map given as a start, and is never worse than that map.
+    params = make_setting("allocation-v0", items=4, messages=4)
+    best = attainable(params)
+    weak = attainable(params, max_maps=1, sweeps=1, starts=1)
+    given = attainable(params, max_maps=1, sweeps=1, starts=1, initial_maps=best.best_map[None])
+    assert given.value == pytest.approx(best.value, abs=1e-6) and given.value >= weak.value
+    assert "1 given maps" in given.method
+    with pytest.raises(ValueError, match="tables"):
+        attainable(params, max_maps=1, initial_maps=np.zeros((1, 2, 2)))
+
+
+def test_shortfall_scale_is_the_value_or_the_range_of_a_loss() -> None:
+    from robustmas.robust.attainable import payoff_floor, shortfall_scale
+
+    allocation = make_setting("allocation-v0", items=5, messages=2)
+    assert shortfall_scale(0.3459, allocation) == 0.3459
+    muspm = make_setting("muspm-v0")
+    # muSPM's reward is welfare - max value: 0 at best; the floor by brute force over the SPMs.
+    from robustmas.envs.stackelberg.settings import DEFAULT_PRICES, muspm_outcome
+
+    values, probs = ((0.5, 2.5), (0.0, 1.0)), ((0.8, 0.2), (0.5, 0.5))
+    floor = 0.0
+    for a, b in itertools.product(range(2), range(2)):
+        v = (values[0][a], values[1][b])
+        worst = min(
+            (v[w] if w >= 0 else 0.0) - max(v)
+            for f, p1, p2 in itertools.product((0, 1), DEFAULT_PRICES, DEFAULT_PRICES)
+            for w, _ in [muspm_outcome(v, (f, p1, p2))]
+        )
+        floor += probs[0][a] * probs[1][b] * worst
+    assert payoff_ceiling(muspm) == pytest.approx(0.0)
+    assert payoff_floor(muspm) == pytest.approx(floor) and floor < -0.5
+    assert shortfall_scale(-0.05, muspm) == pytest.approx(-payoff_floor(muspm))

@@ -246,8 +246,9 @@ class RunResult:
 
 
 ATTAINMENT_SHORTFALL = 0.02
-"""A learned leader more than this fraction of ``|attainable|`` below the attainable optimum is
-reported as short of it (the CLI warns)."""
+"""A learned leader more than this fraction below the attainable optimum is reported as short of
+it (the CLI warns); the fraction is of the attainable value when it is positive, else of the
+leader's payoff range (:func:`~robustmas.robust.attainable.shortfall_scale`)."""
 
 
 @dataclass(frozen=True)
@@ -258,6 +259,9 @@ class Attainment:
     """The :class:`~robustmas.robust.attainable.AttainableResult` of the run's setting."""
     greedy_values: np.ndarray
     """Exact expected reward of each seed's greedy map, shape ``(S,)`` (no sampling noise)."""
+    scale: float
+    """What :data:`ATTAINMENT_SHORTFALL` is a fraction of
+    (:func:`~robustmas.robust.attainable.shortfall_scale`)."""
 
     @property
     def greedy_value(self) -> float:
@@ -267,8 +271,7 @@ class Attainment:
     @property
     def short(self) -> bool:
         """Whether the greedy leaders fall more than :data:`ATTAINMENT_SHORTFALL` short."""
-        best = self.attainable.value
-        return self.greedy_value < best - ATTAINMENT_SHORTFALL * abs(best)
+        return self.greedy_value < self.attainable.value - ATTAINMENT_SHORTFALL * self.scale
 
     def to_json(self) -> dict[str, Any]:
         """``attainable``, its kind (``exact`` / ``lower_bound``), the greedy maps' value."""
@@ -288,7 +291,7 @@ def attainment(result: RunResult) -> Attainment | None:
     more followers only a sampled estimate exists, which takes minutes: ``None`` then (call
     :func:`~robustmas.robust.attainable.attainable` directly).
     """
-    from robustmas.robust.attainable import attainable, map_values
+    from robustmas.robust.attainable import attainable, map_values, shortfall_scale
     from robustmas.robust.stackelberg_pomdp import greedy_map
 
     params = result.run.env_params
@@ -296,7 +299,7 @@ def attainment(result: RunResult) -> Attainment | None:
         return None
     best = attainable(params)
     values, _ = map_values(greedy_map(result.leader, params), params)
-    return Attainment(best, np.asarray(values, np.float64))
+    return Attainment(best, np.asarray(values, np.float64), shortfall_scale(best.value, params))
 
 
 def _resolve_params(spec: RunSpec) -> Any:

@@ -89,6 +89,8 @@ __all__ = [
     "map_values",
     "monte_carlo_map_values",
     "payoff_ceiling",
+    "payoff_floor",
+    "shortfall_scale",
 ]
 
 MAX_ENUMERATED_MAPS = 2**17
@@ -145,6 +147,26 @@ def payoff_ceiling(params: StackelbergParams) -> float:
     axes = tuple(range(n, params.leader_payoff.ndim))
     best = np.asarray(params.leader_payoff, np.float64).max(axis=axes)
     return float(np.sum(np.asarray(params.prior, np.float64) * best))
+
+
+def payoff_floor(params: StackelbergParams) -> float:
+    """``sum_t prior_t min_{a, l} leader(t, a, l)``: no map and no follower behaviour earns less."""
+    n = params.num_followers
+    axes = tuple(range(n, params.leader_payoff.ndim))
+    worst = np.asarray(params.leader_payoff, np.float64).min(axis=axes)
+    return float(np.sum(np.asarray(params.prior, np.float64) * worst))
+
+
+def shortfall_scale(value: float, params: StackelbergParams) -> float:
+    """What a relative shortfall from the attainable ``value`` is measured against.
+
+    ``value`` itself when it is positive ("98% of the attainable optimum").  A reward that is a
+    loss (muSPM's ``welfare - max value`` is at most 0) has no meaningful "98% of" it, so there
+    the leader's payoff range ``payoff_ceiling - payoff_floor`` is used instead.
+    """
+    if value > 0:
+        return float(value)
+    return max(payoff_ceiling(params) - payoff_floor(params), 1e-12)
 
 
 def _count_weights(params: StackelbergParams) -> np.ndarray:
@@ -336,9 +358,18 @@ def _one_hot_maps(indices: np.ndarray, num_actions: int) -> np.ndarray:
 
 
 def _best_deterministic(
-    evaluate: _Evaluator, k: int, a: int, max_maps: int, sweeps: int, starts: int
+    evaluate: _Evaluator,
+    k: int,
+    a: int,
+    max_maps: int,
+    sweeps: int,
+    starts: int,
+    initial: np.ndarray | None = None,
 ) -> tuple[np.ndarray, float, bool]:
-    """Best one-hot map: ``(map, value in the search, whether every map was evaluated)``."""
+    """Best one-hot map: ``(map, value in the search, whether every map was evaluated)``.
+
+    ``initial`` (action indices ``(B, K)``) are extra coordinate-ascent starts.
+    """
     if a**k <= max_maps:
         best_value, best = -math.inf, np.zeros(k, np.int64)
         combos = itertools.product(range(a), repeat=k)
@@ -355,6 +386,8 @@ def _best_deterministic(
     const_values = evaluate(_one_hot_maps(constant, a))
     inits = [constant[int(np.argmax(const_values))]]
     inits += [np.arange(k) % a] + [rng.integers(0, a, k) for _ in range(max(starts - 2, 0))]
+    if initial is not None:
+        inits += [np.asarray(row, np.int64) for row in initial]
     best_value, best = -math.inf, inits[0]
     for current in inits:
         current = current.copy()
@@ -418,6 +451,7 @@ def attainable(
     sweeps: int = 3,
     starts: int = 4,
     ascent_steps: int = 300,
+    initial_maps: np.ndarray | None = None,
 ) -> AttainableResult:
     """The best expected leader reward of any observation-action map under the env's dynamics.
 
@@ -434,6 +468,9 @@ def attainable(
         sweeps: coordinate-ascent sweeps over the observations when not enumerating.
         starts: coordinate-ascent starting maps (the best constant map, ``o -> o mod A``, random).
         ascent_steps: Adam steps per start of the randomising leader's gradient ascent.
+        initial_maps: extra starting maps ``(B, K, A)`` for the coordinate ascent (their
+            row-wise argmax), e.g. trained leaders' greedy maps, so that the search's result is
+            at least as good as each of them; unused when every map is enumerated.
 
     Returns:
         :class:`AttainableResult`.
@@ -454,7 +491,13 @@ def attainable(
     k, a = params.num_observations, params.num_leader_actions
     if max_maps is None:
         max_maps = MAX_ENUMERATED_MAPS if evaluate.exact else MAX_MONTE_CARLO_MAPS
-    best, best_value, enumerated = _best_deterministic(evaluate, k, a, max_maps, sweeps, starts)
+    initial = None
+    if initial_maps is not None:
+        _check_tables(initial_maps, params)
+        initial = np.argmax(np.asarray(initial_maps), axis=-1)
+    best, best_value, enumerated = _best_deterministic(
+        evaluate, k, a, max_maps, sweeps, starts, initial
+    )
     evaluation = (
         "exact expectation over the binomial type counts (one follower)"
         if evaluate.exact
@@ -466,7 +509,9 @@ def attainable(
     search = (
         f"all {a}^{k} deterministic maps"
         if enumerated
-        else f"coordinate ascent ({starts} starts, up to {sweeps} sweeps) over {a}^{k} maps"
+        else f"coordinate ascent ({starts} starts"
+        + ("" if initial is None else f" and {len(initial)} given maps")
+        + f", up to {sweeps} sweeps) over {a}^{k} maps"
     )
     if params.randomized and evaluate.exact:
         candidates = [best]
