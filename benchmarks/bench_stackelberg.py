@@ -209,25 +209,15 @@ def make_evaluator(env: StackelbergPOMDP, params: Any, episodes: int) -> Any:
 def attainable(case: Case, env: StackelbergPOMDP, params: Any) -> dict[str, Any]:
     """Best expected leader payoff any observation-action map earns under these dynamics.
 
-    Maintain: the follower's multiplicative weights only lock on to column A when row A gets
-    strictly more than 1/4, so the best map sits above the 27.5 tie point; found on a grid of
-    commitments ``(p, 1 - p, 0)``.  Allocation: the identity map.
+    The library's :func:`robustmas.robust.attainable.attainable` (exact for one follower; for
+    randomised Maintain a lower bound found by a simplex grid and gradient ascent, 27.136).
     """
-    evaluate = make_evaluator(env, params, 32)
-    key = jax.random.PRNGKey(7)
-    if case.setting == "maintain-v0":
-        grid = np.linspace(0.25, 0.35, 2001, dtype=np.float32)
-        maps = jnp.stack([grid, 1 - grid, np.zeros_like(grid)], -1)[:, None, :]
-        _, expected = jax.jit(jax.vmap(evaluate, in_axes=(0, None)))(maps, key)
-        expected = np.asarray(expected)
-        best = int(expected.argmax())
-        return {
-            "value": float(expected[best]),
-            "map": [[float(grid[best]), float(1 - grid[best]), 0.0]],
-        }
-    items = int(params.num_leader_actions)
-    _, expected = evaluate(jnp.arange(items, dtype=jnp.int32), key)
-    return {"value": float(expected), "map": list(range(items))}
+    del case, env
+    from robustmas.robust.attainable import attainable as library_attainable
+
+    best = library_attainable(params)
+    return {"value": float(best.value), "map": np.asarray(best.best_map).round(4).tolist(),
+            "kind": best.bound}  # fmt: skip
 
 
 class Curve:
