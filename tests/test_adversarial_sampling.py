@@ -4,22 +4,23 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from typing import Any, cast
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from robustmas.envs.grid_game import GridGame
 from robustmas.envs.grid_presets import make_grid_game
 from robustmas.equilibria.markov_exact import GridMarkovGame, evaluate, regrets
+from robustmas.experiments.tragedy_sweep import AGENT_PPO
 from robustmas.games.grid_tables import tragedy_tables
-from robustmas.rl.ppo import PPOConfig, StepData
+from robustmas.rl.ppo import StepData
 from robustmas.robust.adversarial_sampling import (
     AdversarialSampler,
     AdversarialSamplingConfig,
     Shaping,
+    cell_policies,
     dual_step,
     meta_step,
     shaped_reward,
@@ -28,22 +29,8 @@ from robustmas.robust.adversarial_sampling import (
 T = 20
 """Tragedy episode length of these tests (the papers' 500 is a preset's business)."""
 
-PPO = PPOConfig(
-    lr=3e-3,
-    num_envs=16,
-    num_steps=20,
-    update_epochs=1,
-    num_minibatches=2,
-    gamma=0.95,
-    gae_lambda=0.9,
-    ent_coef=0.01,
-    clip_eps=0.3,
-    max_grad_norm=10.0,
-    actor_hidden=(),  # a linear (tabular softmax) policy on the one-hot cell, as the released code
-    critic_hidden=(32,),
-    parameter_sharing=False,
-    anneal_lr=False,
-)
+PPO = AGENT_PPO
+"""A linear (tabular softmax) policy on the one-hot cell, as the released code."""
 
 
 def _sampler(**fields: Any) -> AdversarialSampler:
@@ -129,13 +116,14 @@ def test_alg1_keeps_the_principal_alg3_trains_it_slowly_and_runs_repeat() -> Non
     for train_principal in (False, True):
         sampler = _sampler(train_principal=train_principal)
         state = sampler.init(key, 2.0)
-        final, metrics = jax.jit(sampler.train)(key, 2.0)
+        train = jax.jit(sampler.train)
+        final, metrics = train(key, 2.0)
         principal = lambda s: jax.tree_util.tree_map(lambda x: x[-1], s.runner.params)  # noqa: E731
         changed = _digest(principal(final)) != _digest(principal(state))
         assert changed == train_principal
         assert metrics["lambda"].shape == (2, 2) and metrics["regret"].shape == (2, 2)
         assert np.all(np.isfinite(np.asarray(metrics["regret"])))
-        again = jax.jit(sampler.train)(key, 2.0)[1]
+        again = train(key, 2.0)[1]
         for name in metrics:
             np.testing.assert_array_equal(metrics[name], again[name])
     scale = jax.tree_util.tree_leaves(
@@ -143,18 +131,6 @@ def test_alg1_keeps_the_principal_alg3_trains_it_slowly_and_runs_repeat() -> Non
     )
     factors = [np.asarray(s.scale) for s in scale if type(s).__name__ == "LearnerScaleState"]
     np.testing.assert_allclose(factors[0], [1.0, 1.0, 0.2])
-
-
-def _tabular(sampler: AdversarialSampler, actor: Any) -> np.ndarray:
-    """The agents' stationary policies on every cell, as ``(N, T, cells, A)`` for the DP."""
-    cells = jnp.eye(cast(GridGame, sampler.trainer.env).num_cells)
-    rows = []
-    for i in range(sampler.num_agents):
-        mine = jax.tree_util.tree_map(lambda x, i=i: x[i], actor)
-        logits = cast(Any, sampler.trainer.policy(mine, cells)).logits
-        probs = np.asarray(jax.nn.softmax(logits, axis=-1), np.float64)
-        rows.append(np.broadcast_to(probs / probs.sum(-1, keepdims=True), (T, *probs.shape)))
-    return np.stack(rows)
 
 
 def test_monte_carlo_regret_matches_the_exact_dp_regret_across_eps() -> None:
@@ -191,7 +167,7 @@ def test_monte_carlo_regret_matches_the_exact_dp_regret_across_eps() -> None:
     exact_regrets = []
     for j in range(len(eps)):
         actor = jax.tree_util.tree_map(lambda x, j=j: x[j], state.runner.params.actor)
-        policies = _tabular(sampler, actor)
+        policies = cell_policies(sampler, actor, T)
         exact = regrets(game, policies)
         mc = np.asarray(estimate.regret[j], np.float64)
         half = 1.96 * np.asarray(estimate.regret_stderr[j], np.float64)
@@ -203,7 +179,7 @@ def test_monte_carlo_regret_matches_the_exact_dp_regret_across_eps() -> None:
         for i in range(sampler.num_agents):
             dev = jax.tree_util.tree_map(lambda x, i=i, j=j: x[j, i], estimate.deviation_actor)
             swapped = policies.copy()
-            swapped[i] = _tabular(sampler, dev)[i]
+            swapped[i] = cell_policies(sampler, dev, T)[i]
             gain = evaluate(game, swapped).values[i] - exact.values[i]
             assert abs(mc[i] - gain) <= max(half[i], 0.02 * abs(gain)), (i, mc[i], gain, half[i])
     # The exact regret grows with the slack.

@@ -54,14 +54,16 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 from jax.typing import ArrayLike
 
 from robustmas.envs.core import Environment
+from robustmas.envs.grid_game import GridGame
 from robustmas.rl.optim import ppo_optimizer, scale_by_learner, with_learner_scale
 from robustmas.rl.ppo import PPO, PPOConfig, RunnerState, StepData
 
@@ -71,6 +73,7 @@ __all__ = [
     "RegretEstimate",
     "SamplerState",
     "Shaping",
+    "cell_policies",
     "dual_step",
     "meta_step",
     "shaped_reward",
@@ -433,3 +436,29 @@ class AdversarialSampler:
         """:meth:`init` then ``config.rounds`` rounds; pure, ``jit`` / ``vmap`` it."""
         state = self.init(key, epsilon, params, env_params)
         return self.run_rounds(state, self.config.rounds)
+
+
+def cell_policies(sampler: AdversarialSampler, actor: Any, horizon: int) -> np.ndarray:
+    """The agents' policies on every cell of a grid game, ``(N, T, cells, A)`` float64.
+
+    For :mod:`robustmas.equilibria.markov_exact`: the env must be a
+    :class:`~robustmas.envs.grid_game.GridGame` with one-hot cell observations (``obs="cell"``,
+    no time), so each agent's policy is stationary and read off its actor cell by cell.
+
+    Args:
+        sampler: the sampler whose networks ``actor`` belongs to.
+        actor: actor parameters with the player axis (one run, not a batch).
+        horizon: ``T``, the number of copies along the time axis.
+    """
+    env = cast(GridGame, sampler.trainer.env)
+    if env.obs != "cell" or env.observe_time:
+        raise ValueError("cell_policies: needs obs='cell' without observe_time")
+    cells = jnp.eye(env.num_cells)
+    rows = []
+    for i in range(sampler.num_agents):
+        mine = jax.tree_util.tree_map(lambda x, i=i: x[i], actor)
+        logits = cast(Any, sampler.trainer.policy(mine, cells)).logits
+        probs = np.asarray(jax.nn.softmax(logits, axis=-1), np.float64)
+        probs /= probs.sum(axis=-1, keepdims=True)
+        rows.append(np.broadcast_to(probs, (horizon, *probs.shape)))
+    return np.stack(rows)
