@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 BIN    := $(VENV)/bin
 
-.PHONY: demo test test-slow test-latest lint bench reproduce-stackelberg clean
+.PHONY: demo test test-slow test-latest lint bench reproduce-stackelberg sweep-stackelberg-sizes rp-fig2-small clean
 
 # Installs pin the versions the suite was run with (constraints.txt); `make test-latest` takes
 # the newest versions that pyproject.toml's lower bounds allow, in a venv of its own.
@@ -57,6 +57,14 @@ bench: $(VENV)/.bench
 
 reproduce-stackelberg: $(VENV)/.installed
 	$(BIN)/robustmas stackelberg-pomdp reproduce --out runs/reproduce-stackelberg
+
+# Issue 14's size sweep (about 25 min on 2 cores); resumes: finished cells are skipped.
+sweep-stackelberg-sizes: $(VENV)/.installed
+	$(PY) -m robustmas.experiments.stackelberg_sizes --out runs/stackelberg-pomdp-sizes
+
+# RP Fig. 2 at a small budget (about 4 min on 2 cores).
+rp-fig2-small: $(VENV)/.installed
+	$(PY) -m robustmas.experiments.tragedy_sweep --out runs/rp-fig2-small
 
 clean:
 	rm -rf $(VENV) $(LATEST) .pytest_cache .ruff_cache
