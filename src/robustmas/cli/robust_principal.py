@@ -61,6 +61,13 @@ def train(
     method: Annotated[
         str, typer.Option(help="alg3 (RP Algorithm 3) or ermas (with the meta step).")
     ] = "alg3",
+    regret: Annotated[
+        str,
+        typer.Option(
+            help="exact (the stage game's regret of the current profile) or sampled (the "
+            "papers' Monte-Carlo regret by unilateral deviation)."
+        ),
+    ] = "exact",
     seeds: Annotated[int, typer.Option(help="Principals trained side by side.")] = 4,
     seed: Annotated[int, typer.Option(help="Master seed.")] = 0,
     as_json: JsonOption = False,
@@ -72,6 +79,8 @@ def train(
 
         if method not in ("alg3", "ermas"):
             raise UserError(f"--method: expected alg3 or ermas, got {method!r}")
+        if regret not in ("exact", "sampled"):
+            raise UserError(f"--regret: expected exact or sampled, got {regret!r}")
         loaded = load_principal_game(game, principal_player)
         result = train_robust_principal(
             loaded,
@@ -79,6 +88,7 @@ def train(
             method="ermas" if method == "ermas" else "alg3",
             seeds=seeds,
             seed=seed,
+            regret="exact" if regret == "exact" else "sampled",
         )
         if as_json:
             typer.echo(json.dumps({"game": loaded.name or game, **result.to_json()}))
@@ -86,7 +96,9 @@ def train(
         names = loaded.principal_actions or tuple(
             str(a) for a in range(loaded.num_principal_actions)
         )
-        typer.echo(f"{loaded.name or game}: eps = {epsilon:g}, {method}, {seeds} seeds")
+        typer.echo(
+            f"{loaded.name or game}: eps = {epsilon:g}, {method}, {regret} regret, {seeds} seeds"
+        )
         strategy = ", ".join(
             f"{n} {p:.3f}" for n, p in zip(names, result.principal_strategy, strict=True)
         )

@@ -53,6 +53,7 @@ compiled :meth:`AdversarialSampler.train` ``vmap``-s over seeds x eps x agent ty
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple, cast
 
@@ -269,9 +270,18 @@ class AdversarialSampler:
     """
 
     def __init__(
-        self, config: AdversarialSamplingConfig, env: Environment[Any, Any], env_params: Any = None
+        self,
+        config: AdversarialSamplingConfig,
+        env: Environment[Any, Any],
+        env_params: Any = None,
+        *,
+        exact_regret: Callable[[RunnerState], jax.Array] | None = None,
     ) -> None:
         self.config = config
+        self.exact_regret = exact_regret
+        """Optional exact regret ``runner -> (N,)`` used instead of the Monte-Carlo deviations
+        (the spec's "exact-regret mode", e.g. the stage-game regret of a one-shot game); the
+        meta step then has no deviation to move away from and does nothing."""
         self.trainer = PPO(
             config.ppo,
             env,
@@ -392,12 +402,32 @@ class AdversarialSampler:
             deviation_kl=dev_kl,
         )
 
+    def _exact_estimate(self, runner: RunnerState, key: jax.Array) -> RegretEstimate:
+        assert self.exact_regret is not None
+        n = self.num_agents
+        returns = self.returns(runner.params.actor, jax.random.split(key)[1], runner.env_params)
+        regret = self.exact_regret(runner)
+        same = jax.tree_util.tree_map(
+            lambda x: jnp.broadcast_to(x, (n, *x.shape)), runner.params.actor
+        )
+        return RegretEstimate(
+            regret=regret,
+            returns=returns.mean(axis=0),
+            deviation_returns=returns.mean(axis=0)[:n] + regret,
+            regret_stderr=jnp.zeros((n,)),
+            deviation_actor=same,
+            deviation_kl=jnp.zeros((n,)),
+        )
+
     def round(self, state: SamplerState) -> tuple[SamplerState, dict[str, jax.Array]]:
         """One round: regret estimate, main update, dual step, meta step (module docstring)."""
         cfg = self.config
         snap = dataclasses.replace(state.runner, reward_params=Shaping(state.lam, jnp.bool_(True)))
         key = jax.random.fold_in(snap.eval_key, state.round)
-        estimate = self.estimate_regret(snap, key)
+        if self.exact_regret is None:
+            estimate = self.estimate_regret(snap, key)
+        else:
+            estimate = self._exact_estimate(snap, key)
         runner, metrics = self._updates(snap, cfg.main_updates)
         dual = cfg.dynamic_lambda & (state.round >= cfg.lambda_warmup_rounds)
         lam = jnp.where(

@@ -136,6 +136,8 @@ class RobustPrincipalResult:
     """The slack the strategies were trained and scored at."""
     method: str
     """``alg3`` or ``ermas``."""
+    regret: str = "exact"
+    """``exact`` or ``sampled``: how the followers' regret was measured in training."""
 
     def to_json(self) -> dict[str, Any]:
         """The command line's ``--json`` fields."""
@@ -149,6 +151,7 @@ class RobustPrincipalResult:
             "final_lambda": self.final_lambda.tolist(),
             "epsilon": self.epsilon,
             "method": self.method,
+            "regret": self.regret,
         }
 
 
@@ -165,6 +168,7 @@ def train_robust_principal(
     seeds: int = 4,
     seed: int = 0,
     config: AdversarialSamplingConfig | None = None,
+    regret: Literal["exact", "sampled"] = "exact",
 ) -> RobustPrincipalResult:
     """Learn the principal's mixed strategy by Alg. 3 (or ERMAS) and score it exactly.
 
@@ -177,6 +181,14 @@ def train_robust_principal(
         seed: master seed.
         config: the sampler's configuration (:func:`one_shot_config` of the payoff range and
             ``method`` if ``None``); ``train_principal`` must be on.
+        regret: ``exact`` (default: each follower's stage-game regret of the current mixed
+            profile, the spec's exact-regret mode; no deviations, so ERMAS's meta step does
+            nothing) or ``sampled`` (the papers' Monte-Carlo regret by unilateral deviation).
+            Measured at eps = 0.1 on ``random-v0:players=3,actions=3,principal=false`` seeds
+            0-9 with the principal as player 3 (4 training seeds each): exact reaches the best
+            pure robust value within 2% of the payoff range on 8 of 10 games, sampled on 1 of
+            the 3 tried; the local Monte-Carlo regret under-estimates the regret, the
+            multipliers fall to 0 and the followers act as pure adversaries.
 
     Raises:
         ValueError: an unknown method, ``seeds < 1``, a non-finite ``epsilon`` or a config that
@@ -195,19 +207,39 @@ def train_robust_principal(
     if not config.train_principal:
         raise ValueError("config.train_principal: must be True (the principal is what is learned)")
     env = one_shot_env(game)
-    sampler = AdversarialSampler(config, env)
+    obs = jnp.zeros((1, env.players * env.actions), jnp.float32)
+    exact_fn: Any = None
+    if regret == "exact":
+        tables = jnp.asarray(env.game.payoffs, jnp.float32)
+
+        def exact(runner: Any) -> jax.Array:
+            probs = jax.vmap(lambda k: strategy_of(runner.params.actor, k))(jnp.arange(env.players))
+            out = []
+            for i in range(env.players - 1):
+                t = tables[i]
+                for k in reversed(range(env.players)):
+                    if k != i:
+                        t = jnp.tensordot(t, probs[k], axes=([k], [0]))
+                out.append(t.max() - t @ probs[i])
+            return jnp.stack(out)
+
+        exact_fn = exact
+
+    elif regret != "sampled":
+        raise ValueError(f"regret: expected 'exact' or 'sampled', got {regret!r}")
+    sampler = AdversarialSampler(config, env, exact_regret=exact_fn)
+
+    def strategy_of(actor: Any, k: Any) -> jax.Array:
+        mine = jax.tree_util.tree_map(lambda x: x[k], actor)
+        return jax.nn.softmax(cast(Any, sampler.trainer.policy(mine, obs)).logits[0])
+
     keys = jax.random.split(jax.random.PRNGKey(seed), seeds)
     state, _ = jax.jit(jax.vmap(sampler.train, in_axes=(0, None)))(keys, jnp.float32(epsilon))
 
     principal = sampler.num_agents
-    obs = jnp.zeros((1, env.players * env.actions), jnp.float32)
-
-    def strategy(actor: Any) -> jax.Array:
-        mine = jax.tree_util.tree_map(lambda x: x[principal], actor)
-        logits = cast(Any, sampler.trainer.policy(mine, obs)).logits[0]
-        return jax.nn.softmax(logits)
-
-    padded = np.asarray(jax.vmap(strategy)(state.runner.params.actor), np.float64)
+    padded = np.asarray(
+        jax.vmap(lambda a: strategy_of(a, principal))(state.runner.params.actor), np.float64
+    )
     m0 = game.num_principal_actions
     strategies = padded[:, :m0].copy()
     strategies[:, -1] += padded[:, m0:].sum(axis=1)  # fold the copies back onto the last action
@@ -225,4 +257,5 @@ def train_robust_principal(
         final_lambda=np.asarray(state.lam, np.float64),
         epsilon=float(epsilon),
         method=method,
+        regret=regret,
     )
