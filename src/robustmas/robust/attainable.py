@@ -51,9 +51,9 @@ Maps searched:
 Exact batched evaluations run as ``jax.vmap`` without an outer ``jax.jit``: on jaxlib 0.10.2's
 CPU backend a jitted broadcast-multiply of a reduction over 65,536 or more elements returned
 wrong numbers for this computation, and each primitive compiled alone does not.  The sampled
-search is jitted once per call of :func:`attainable` (un-jitted, it recompiles the dynamics'
-scan on every batch and exhausts memory on long searches).  Either way the best map is
-evaluated again on its own, without ``jit``, and must agree.
+search drops JAX's caches after each batch (it recompiles the dynamics' scan on every batch,
+and long searches otherwise run out of memory).  The best map is evaluated again on its own
+and must agree.
 """
 
 from __future__ import annotations
@@ -330,39 +330,21 @@ class _Evaluator:
         self.episodes = episodes
         self.final_episodes = final_episodes
         self.count = 0
-        self._sampled: Any = None
-
-    def _sampled_program(self) -> Any:
-        """One compiled ``jit(vmap)`` of the sampled evaluation, reused by every search batch.
-
-        Un-jitted, every call re-traces the dynamics' ``lax.scan`` and compiles it afresh; a
-        long search then accumulates thousands of executables until LLVM fails with "Cannot
-        allocate memory" (measured: muSPM with 3 messages, 14 coordinate-ascent starts).
-        Jitting risks the CPU miscompilation of the module docstring, so :meth:`final`
-        re-evaluates the chosen map without ``jit`` on the same episodes and must agree.
-        """
-        if self._sampled is None:
-            keys = jax.random.split(self.key_search, self.episodes)
-            params = self.params
-
-            def per_map(table: jax.Array) -> jax.Array:
-                def episode(k: jax.Array) -> jax.Array:
-                    logits, _ = run_dynamics(k, table, params)
-                    return expected_reward(table, logits, params)
-
-                return jax.vmap(episode)(keys).mean()
-
-            self._sampled = jax.jit(jax.vmap(per_map))
-        return self._sampled
 
     def __call__(self, tables: np.ndarray) -> np.ndarray:
         self.count += len(tables)
         if self.exact:
             return exact_map_values(tables, self.params).astype(np.float64)
-        program = self._sampled_program()
-        batch = jnp.asarray(tables, jnp.float32)
-        out = [np.asarray(program(batch[i : i + _CHUNK])) for i in range(0, len(batch), _CHUNK)]
-        return np.concatenate(out).astype(np.float64)
+        means, _ = monte_carlo_map_values(tables, self.params, self.key_search, self.episodes)
+        # Un-jitted, every batch re-traces the dynamics' lax.scan and compiles it afresh; a long
+        # search accumulated thousands of executables until LLVM failed with "Cannot allocate
+        # memory" (muSPM with 3 messages, 14 coordinate-ascent starts).  Dropping JAX's caches
+        # after each batch frees them.  Jitting the batch instead is not safe: on
+        # muspm-general-v0 (3 types) the jitted search valued its best map at -0.0423 where the
+        # same map on the same episodes un-jitted is worth -0.0516 (the miscompilation of the
+        # module docstring), which :meth:`final` caught.
+        jax.clear_caches()
+        return means.astype(np.float64)
 
     def final(self, table: np.ndarray, batched_value: float) -> tuple[float, float]:
         """Value and standard error of the chosen map, evaluated again on its own."""
@@ -377,8 +359,8 @@ class _Evaluator:
         again, _ = monte_carlo_map_values(table[None], self.params, self.key_search, self.episodes)
         if not math.isclose(float(again[0]), batched_value, rel_tol=1e-3, abs_tol=1e-5):
             raise RuntimeError(
-                f"attainable: the best map's compiled value {batched_value} differs from its "
-                f"un-jitted value {float(again[0])} on the same episodes (a miscompiled batch?); "
+                f"attainable: the best map's batched value {batched_value} differs from its "
+                f"value alone {float(again[0])} on the same episodes (a miscompiled batch?); "
                 "report this with the setting"
             )
         # Fresh episodes: the search's maximum over maps is biased upwards, this is not.
