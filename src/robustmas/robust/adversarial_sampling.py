@@ -282,20 +282,14 @@ class AdversarialSampler:
         """Optional exact regret ``runner -> (N,)`` used instead of the Monte-Carlo deviations
         (the spec's "exact-regret mode", e.g. the stage-game regret of a one-shot game); the
         meta step then has no deviation to move away from and does nothing."""
-        self.trainer = PPO(
-            config.ppo,
-            env,
-            env_params,
-            reward_fn=shaped_reward,
-            optimizer=ppo_optimizer(config.ppo, scale_by_learner()),
-        )
-        self.deviation_trainer = PPO(
-            config.deviation_config,
-            env,
-            env_params,
-            reward_fn=shaped_reward,
-            optimizer=ppo_optimizer(config.deviation_config, scale_by_learner()),
-        )
+
+        def learner(ppo: PPOConfig) -> PPO:
+            optimizer = ppo_optimizer(ppo, scale_by_learner())
+            return PPO(ppo, env, env_params, reward_fn=shaped_reward, optimizer=optimizer)
+
+        self.trainer = learner(config.ppo)
+        """The main learners' PPO (shaped rewards, per-learner learning-rate factors)."""
+        self.deviation_trainer = learner(config.deviation_config)
         """The deviations' PPO (same networks as :attr:`trainer`)."""
         self.num_players = self.trainer.num_agents
         if self.num_players < 2:
