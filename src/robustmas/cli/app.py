@@ -2,7 +2,8 @@
 
 ``cce``, ``sweep`` and ``stackelberg`` (:mod:`robustmas.cli.cce`), ``games``
 (:mod:`robustmas.cli.games`), ``stackelberg-pomdp`` (:mod:`robustmas.cli.stackelberg_pomdp`),
-``robust-principal`` (:mod:`robustmas.cli.robust_principal`), ``runs``
+``robust-principal`` (:mod:`robustmas.cli.robust_principal`), ``experiment``
+(:mod:`robustmas.cli.experiment`), ``runs``
 (:mod:`robustmas.cli.runs`) and ``cache`` (:mod:`robustmas.cli.cache`).  Commands
 parse their arguments, call the library and print; bad input exits with status 2 and one line
 on stderr.
@@ -15,7 +16,15 @@ from collections.abc import Sequence
 
 import typer
 
-from robustmas.cli import cache, cce, games, robust_principal, runs, stackelberg_pomdp
+from robustmas.cli import (
+    cache,
+    cce,
+    experiment,
+    games,
+    robust_principal,
+    runs,
+    stackelberg_pomdp,
+)
 
 __all__ = ["app", "main"]
 
@@ -30,6 +39,7 @@ app.command("stackelberg")(cce.stackelberg)
 app.add_typer(games.app, name="games")
 app.add_typer(stackelberg_pomdp.app, name="stackelberg-pomdp")
 app.add_typer(robust_principal.app, name="robust-principal")
+app.add_typer(experiment.app, name="experiment")
 app.add_typer(runs.app, name="runs")
 app.add_typer(cache.app, name="cache")
 

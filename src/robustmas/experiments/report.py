@@ -1,13 +1,22 @@
-"""Training-curve plots: mean and standard error over seeds (as in the papers' figures)."""
+"""Reports: training curves and the HTML report of an experiment run.
+
+Training-curve plots show the mean and standard error over seeds, as in the papers' figures;
+:func:`write_report` writes the static, self-contained HTML report of an experiment run.
+"""
 
 from __future__ import annotations
 
+import base64
+import html
+import io
+import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-__all__ = ["mean_and_stderr", "plot_curves", "plot_runs"]
+__all__ = ["mean_and_stderr", "plot_curves", "plot_runs", "write_report"]
 
 
 def mean_and_stderr(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -97,3 +106,132 @@ def plot_runs(
             curves[f"{info['setting']} {'MAPPO' if critic == 'full' else 'PPO'} [{rid}]"] = series
             optimum = (info["final"] or {}).get("optimum", optimum)
     return plot_curves(curves, path, optimum=optimum)
+
+
+def _png_base64(fig: Any) -> str:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _curve_figures(curves: Mapping[str, Mapping[str, Any]]) -> list[tuple[str, str]]:
+    """One PNG per metric, a line (mean ± s.e. over seeds) per cell: ``(metric, base64)``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    metrics = sorted({m for per_cell in curves.values() for m in per_cell})
+    out = []
+    for metric in metrics:
+        fig, ax = plt.subplots(figsize=(6, 3.6))
+        for cell, per_cell in curves.items():
+            if metric not in per_cell:
+                continue
+            x = np.asarray(per_cell[metric]["x"])
+            mean, err = mean_and_stderr(np.asarray(per_cell[metric]["per_seed"]))
+            ax.plot(x, mean, label=cell)
+            ax.fill_between(x, mean - err, mean + err, alpha=0.2)
+        ax.set_xlabel("round")
+        ax.set_ylabel(metric)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        out.append((metric, _png_base64(fig)))
+        plt.close(fig)
+    return out
+
+
+_CSS = (
+    "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}"
+    "table{border-collapse:collapse;font-size:14px}td,th{border:1px solid #ccc;padding:4px 8px;"
+    "text-align:right}th{background:#f3f3f3}.pass{color:#176317}.fail{color:#a31515}"
+    "pre{background:#f6f6f6;padding:8px;white-space:pre-wrap}"
+)
+
+
+def write_report(table: Any, curves: Mapping[str, Mapping[str, Any]], out: str | Path) -> Path:
+    """Write an experiment's report into the folder ``out``; returns ``out/index.html``.
+
+    The folder gets ``index.html`` (self-contained: inline CSS and PNGs, no scripts, no
+    network), ``table.md`` and ``results.json`` (per-seed values, means, s.e., references,
+    the paper's numbers and the checks' verdicts; no timings, so two runs with the same seeds
+    write the same files) and ``preset.toml`` (the preset text the run used).
+
+    Args:
+        table: an :class:`~robustmas.experiments.runner.ExperimentTable`.
+        curves: cell -> metric -> ``{"x", "per_seed"}`` (the run's training curves).
+        out: output folder (created).
+    """
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    preset = table.preset
+    (folder / "table.md").write_text(table.markdown())
+    (folder / "results.json").write_text(
+        json.dumps(table.to_json(), indent=1, sort_keys=True) + "\n"
+    )
+    (folder / "preset.toml").write_text(preset.text)
+    grid = [name for name, _ in preset.grid]
+    metrics = [m for m in table.metrics if any(m in r.mean for r in table.rows)]
+    refs = sorted({k for r in table.rows for k in r.reference})
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in [*grid, *metrics, *refs])
+    body = []
+    for r in table.rows:
+        cells = [html.escape(str(r.point[g])) for g in grid]
+        for m in metrics:
+            text = f"{r.mean[m]:.3f} ± {r.stderr[m]:.3f}" if m in r.mean else "-"
+            if m in r.paper:
+                text += f"<br><small>paper {r.paper[m]:g}</small>"
+            cells.append(text)
+        cells += [f"{r.reference[k]:.3f}" if k in r.reference else "-" for k in refs]
+        body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    for name in table.missing:
+        body.append(
+            f"<tr><td colspan='{len(grid) + len(metrics) + len(refs)}'>"
+            f"{html.escape(name)}: not finished</td></tr>"
+        )
+    legend = "".join(
+        f"<li><b>{html.escape(m)}</b>: {html.escape(d)}</li>"
+        for m, d in table.metrics.items()
+        if m in metrics
+    )
+    checks = (
+        "".join(
+            f"<li class='{'pass' if c.passed else 'fail'}'>{'PASS' if c.passed else 'FAIL'}: "
+            f"{html.escape(c.check.name)} ({html.escape(c.detail)})</li>"
+            for c in table.checks
+        )
+        or "<li>evaluated once every cell has finished</li>"
+    )
+    paper = (
+        "".join(
+            f"<li>{html.escape(p.metric)} at {html.escape(str(dict(p.where)))}: {p.value:g} "
+            f"{html.escape(p.note)}</li>"
+            for p in preset.paper_values
+        )
+        or "<li>the paper prints no numbers for this figure; the exact references stand in</li>"
+    )
+    figures = "".join(
+        f"<h3>{html.escape(metric)}</h3><img alt='{html.escape(metric)}' "
+        f"src='data:image/png;base64,{data}'>"
+        for metric, data in _curve_figures(curves)
+    )
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(preset.id)}</title>
+<style>{_CSS}</style></head><body>
+<h1>{html.escape(preset.title)}</h1>
+<p><b>Reproduces</b>: {html.escape(preset.paper)}<br>
+<b>Run</b>: {html.escape(table.run_id)}, budget <b>{html.escape(table.budget)}</b>,
+{table.seeds} seeds per cell; mean ± standard error over seeds.</p>
+<p>{html.escape(preset.description)}</p>
+<h2>Table</h2><table><tr>{head}</tr>{"".join(body)}</table>
+<ul>{legend}</ul>
+<h2>Checks</h2><ul>{checks}</ul>
+<h2>The paper's numbers</h2><ul>{paper}</ul>
+<h2>Training curves</h2>{figures}
+<h2>Preset</h2><pre>{html.escape(preset.text)}</pre>
+</body></html>
+"""
+    index = folder / "index.html"
+    index.write_text(page)
+    return index

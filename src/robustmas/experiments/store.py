@@ -4,6 +4,7 @@ Default location ``runs/robustmas.duckdb``.  Tables::
 
     runs(id, kind, setting, created, status, config JSON, seeds JSON, final JSON, checkpoint)
     metrics(run_id, seed, step, name, value)
+    cells(run_id, cell, settings JSON, result JSON, seconds)   -- an experiment's finished cells
 
 Nothing is pickled: configs and results are JSON, checkpoints are msgpack files referenced by
 path.
@@ -42,6 +43,14 @@ CREATE TABLE IF NOT EXISTS metrics (
     step BIGINT NOT NULL,
     name VARCHAR NOT NULL,
     value DOUBLE
+);
+CREATE TABLE IF NOT EXISTS cells (
+    run_id VARCHAR NOT NULL,
+    cell VARCHAR NOT NULL,
+    settings VARCHAR NOT NULL,
+    result VARCHAR NOT NULL,
+    seconds DOUBLE,
+    PRIMARY KEY (run_id, cell)
 );
 """
 
@@ -144,6 +153,47 @@ class RunStore:
     def clear_metrics(self, run_id: str) -> None:
         """Drop a run's metric series (before re-logging a resumed run's full series)."""
         self._con.execute("DELETE FROM metrics WHERE run_id = ?", [run_id])
+
+    def has_run(self, run_id: str) -> bool:
+        """Whether a run with this id is recorded."""
+        row = self._con.execute("SELECT 1 FROM runs WHERE id = ?", [run_id]).fetchone()
+        return row is not None
+
+    def put_cell(
+        self,
+        run_id: str,
+        cell: str,
+        settings: Mapping[str, Any],
+        result: Mapping[str, Any],
+        seconds: float | None = None,
+    ) -> None:
+        """Record one finished cell of an experiment run (replacing an earlier record)."""
+        self._con.execute("DELETE FROM cells WHERE run_id = ? AND cell = ?", [run_id, cell])
+        self._con.execute(
+            "INSERT INTO cells VALUES (?, ?, ?, ?, ?)",
+            [
+                run_id,
+                cell,
+                json.dumps(_jsonable(settings)),
+                json.dumps(_jsonable(result)),
+                seconds,
+            ],
+        )
+
+    def cells(self, run_id: str) -> dict[str, dict[str, Any]]:
+        """An experiment run's finished cells: name -> ``{settings, result, seconds}``."""
+        rows = self._con.execute(
+            "SELECT cell, settings, result, seconds FROM cells WHERE run_id = ? ORDER BY cell",
+            [run_id],
+        ).fetchall()
+        return {
+            r[0]: {"settings": json.loads(r[1]), "result": json.loads(r[2]), "seconds": r[3]}
+            for r in rows
+        }
+
+    def set_status(self, run_id: str, status: str) -> None:
+        """Change a run's status (e.g. back to ``running`` when it is resumed)."""
+        self._con.execute("UPDATE runs SET status = ? WHERE id = ?", [status, run_id])
 
     def list_runs(self) -> list[dict[str, Any]]:
         """All runs, newest first, without their metric series."""

@@ -1,0 +1,191 @@
+"""``robustmas experiment list|run|status|report``: paper figures as presets, run and reported.
+
+``run`` takes a shipped preset id (``robustmas experiment list``) or a TOML file of the same
+format (:mod:`robustmas.experiments.preset`).  Running the same command again continues the
+same run: finished cells are skipped and a killed cell resumes from its last checkpoint.
+Progress (overall and per cell) goes to stderr; the table to stdout.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from robustmas.cli._common import DEFAULT_STORE_PATH, JsonOption, StoreOption, UserError, guard
+
+__all__ = ["app"]
+
+app = typer.Typer(no_args_is_help=True, help="Paper figures as presets: run, follow, report.")
+
+
+def _budgets(preset: object) -> str:
+    from robustmas.experiments.preset import Preset
+
+    assert isinstance(preset, Preset)
+    return ", ".join(
+        f"{b}: {len(preset.cells(b))} cells x {preset.budget_seeds(b)} seeds"
+        for b in preset.budgets
+    )
+
+
+@app.command("list")
+def experiment_list() -> None:
+    """List the shipped presets: id, kind, budgets and the figure each reproduces."""
+
+    def run() -> None:
+        from robustmas.experiments.preset import list_presets
+
+        for preset in list_presets():
+            typer.echo(f"{preset.id:<12} {preset.kind:<14} {preset.title}")
+            typer.echo(f"{'':<12} {preset.paper}")
+            typer.echo(f"{'':<12} {_budgets(preset)}")
+
+    guard(run)
+
+
+@app.command("run")
+def experiment_run(
+    preset: Annotated[str, typer.Argument(help="Shipped preset id or a .toml file.")],
+    budget: Annotated[str, typer.Option(help="smoke (minutes) or full (the paper's).")] = "smoke",
+    backend: Annotated[str, typer.Option(help="local (this process) or ray.")] = "local",
+    seeds: Annotated[
+        int | None, typer.Option(help="Seeds per cell (default: the budget's).")
+    ] = None,
+    report: Annotated[
+        str | None, typer.Option(help="Also write the HTML report into this folder.")
+    ] = None,
+    quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
+    store: StoreOption = DEFAULT_STORE_PATH,
+) -> None:
+    """Run (or continue) an experiment; prints its run id and table."""
+
+    def run() -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TaskID,
+            TimeElapsedColumn,
+        )
+
+        from robustmas.experiments.preset import load_preset
+        from robustmas.experiments.runner import (
+            ExperimentProgress,
+            experiment_table,
+            run_experiment,
+        )
+
+        loaded = load_preset(preset)
+        if seeds is not None and seeds < 1:
+            raise UserError(f"--seeds: must be >= 1, got {seeds}")
+        bars = Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+            disable=quiet,
+        )
+        overall = bars.add_task("cells", total=None)
+        current: dict[str, TaskID] = {}
+
+        def on_progress(event: ExperimentProgress) -> None:
+            bars.update(overall, total=event.cells_total)
+            if event.event == "skip":
+                bars.advance(overall)
+            elif event.event == "start":
+                current["task"] = bars.add_task(f"  {event.cell}", total=None)
+            elif event.event == "finish":
+                bars.advance(overall)
+                if "task" in current:
+                    bars.remove_task(current.pop("task"))
+            elif "task" in current:
+                bars.update(current["task"], completed=event.done, total=event.total)
+
+        with bars:
+            run_id = run_experiment(
+                loaded,
+                budget=budget,
+                seeds=seeds,
+                backend=backend,
+                store=store,
+                progress=on_progress,
+            )
+        table = experiment_table(store, run_id)
+        typer.echo(f"run {run_id} ({loaded.id}, budget {budget}, {table.seeds} seeds)")
+        typer.echo(table.markdown())
+        if report is not None:
+            _write(store, run_id, report)
+
+    guard(run)
+
+
+def _write(store: str, run_id: str, out: str) -> None:
+    from robustmas.experiments.report import write_report
+    from robustmas.experiments.runner import curves, experiment_table
+
+    index = write_report(experiment_table(store, run_id), curves(store, run_id), out)
+    typer.echo(f"report: {index}")
+
+
+@app.command("status")
+def experiment_status(
+    run_id: Annotated[str, typer.Argument(help="Run id (printed by `experiment run`).")],
+    store: StoreOption = DEFAULT_STORE_PATH,
+    as_json: JsonOption = False,
+) -> None:
+    """Which cells of a run are finished, and how long each took."""
+
+    def run() -> None:
+        from robustmas.experiments.store import RunStore
+
+        with RunStore(store) as db:
+            try:
+                record = db.get_run(run_id)
+            except KeyError as exc:
+                raise UserError(str(exc).strip("'\"")) from None
+            cells = db.cells(run_id)
+        planned = record["config"].get("cells", [])
+        status = {
+            "run_id": run_id,
+            "status": record["status"],
+            "budget": record["config"].get("budget"),
+            "cells": [
+                {
+                    "cell": name,
+                    "finished": name in cells,
+                    "seconds": cells[name]["seconds"] if name in cells else None,
+                }
+                for name in planned
+            ],
+        }
+        if as_json:
+            typer.echo(json.dumps(status, indent=2))
+            return
+        done = sum(c["finished"] for c in status["cells"])
+        typer.echo(f"{run_id}: {record['status']}, {done} of {len(planned)} cells finished")
+        for c in status["cells"]:
+            took = f"{c['seconds']:.1f} s" if c["seconds"] is not None else "-"
+            typer.echo(f"  {'done' if c['finished'] else 'todo':<5} {c['cell']:<40} {took}")
+
+    guard(run)
+
+
+@app.command("report")
+def experiment_report(
+    run_id: Annotated[str, typer.Argument(help="Run id.")],
+    out: Annotated[str, typer.Option(help="Folder for index.html, table.md, results.json.")],
+    store: StoreOption = DEFAULT_STORE_PATH,
+) -> None:
+    """Write a run's static, self-contained HTML report (and its table as Markdown and JSON)."""
+
+    def run() -> None:
+        try:
+            _write(store, run_id, out)
+        except KeyError as exc:
+            raise UserError(str(exc).strip("'\"")) from None
+
+    guard(run)

@@ -1,0 +1,475 @@
+"""The experiment runner: a preset at a budget, expanded into cells, run, stored, tabulated.
+
+:func:`run_experiment` expands a :class:`~robustmas.experiments.preset.Preset` into its cells,
+runs the ones the store does not hold yet (each cell's seeds in one vmapped call, by its
+:class:`~robustmas.experiments.cells.CellKind`), and records every finished cell in the DuckDB
+:class:`~robustmas.experiments.store.RunStore` (table ``cells``).  The run's id is a digest of
+the preset's text, the budget and the seeds, so running the same command again continues the
+same run: finished cells are skipped and a cell killed half-way resumes from its last
+checkpoint (kept in ``<store folder>/experiments/<run id>/<cell>/``).  Backends: ``local``
+(default: cells one after another in this process) and ``ray`` (cells as Ray tasks; the
+optional ``ray`` extra; the driver alone writes the store).
+
+:func:`experiment_table` turns a run's cells into rows (mean and standard error over seeds per
+metric, the cell's exact references and the paper's numbers) and evaluates the preset's checks.
+The library prints nothing: progress goes to a callback.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from robustmas.experiments.cells import get_kind
+from robustmas.experiments.preset import Cell, Check, Preset, PresetError, parse_preset
+from robustmas.experiments.store import DEFAULT_STORE, RunStore
+
+__all__ = [
+    "BACKENDS",
+    "KIND",
+    "CheckResult",
+    "ExperimentProgress",
+    "ExperimentTable",
+    "Row",
+    "cell_workdir",
+    "experiment_run_id",
+    "experiment_table",
+    "load_run_preset",
+    "run_experiment",
+]
+
+KIND = "experiment"
+"""The ``kind`` under which experiment runs are recorded in the store's ``runs`` table."""
+
+BACKENDS = ("local", "ray")
+"""Where cells run."""
+
+
+@dataclass(frozen=True)
+class ExperimentProgress:
+    """One progress event: which cell, how far it is, how many cells are done."""
+
+    cell: str
+    """Cell name."""
+    cell_index: int
+    """Position of the cell among those this call runs (0-based)."""
+    cells_to_run: int
+    """Cells this call runs (finished ones are skipped)."""
+    cells_total: int
+    """Cells of the experiment."""
+    done: int
+    """Units of the cell done (rounds, updates)."""
+    total: int
+    """Units of the cell."""
+    event: str = "progress"
+    """``start``, ``progress``, ``finish`` or ``skip``."""
+
+
+ProgressFn = Callable[[ExperimentProgress], None]
+
+
+def experiment_run_id(preset: Preset, budget: str, seeds: int) -> str:
+    """``<preset id>-<budget>-<digest>`` of the preset text, the budget and the seeds.
+
+    The same three give the same id, so rerunning a command continues its run.
+    """
+    digest = hashlib.sha256(f"{preset.text}\0{budget}\0{seeds}".encode()).hexdigest()[:8]
+    return f"{preset.id}-{budget}-{digest}"
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.=-]+", "_", name)[:120]
+
+
+def cell_workdir(store: str | Path, run_id: str, cell: str) -> Path:
+    """Checkpoint folder of one cell of a run (beside the store file)."""
+    return Path(store).parent / "experiments" / run_id / _slug(cell)
+
+
+def _run_cell(
+    preset_text: str, source: str, cell_name: str, budget: str, seeds: int, workdir: str
+) -> tuple[dict[str, Any], float]:
+    """Run one cell from plain arguments (what a Ray task receives)."""
+    preset = parse_preset(preset_text, source)
+    cell = next(c for c in preset.cells(budget) if c.name == cell_name)
+    start = time.perf_counter()
+    result = get_kind(preset.kind).run(
+        cell.settings, seeds, preset.seed, Path(workdir), lambda done, total: None
+    )
+    return result, time.perf_counter() - start
+
+
+def run_experiment(
+    preset: Preset,
+    *,
+    budget: str = "smoke",
+    seeds: int | None = None,
+    backend: str = "local",
+    store: str | Path = DEFAULT_STORE,
+    progress: ProgressFn | None = None,
+) -> str:
+    """Run (or continue) ``preset`` at ``budget``; returns the run id.
+
+    Args:
+        preset: the experiment.
+        budget: a budget the preset defines (``smoke``, ``full``).
+        seeds: seeds per cell (``None``: the budget's, else the preset's).
+        backend: ``local`` or ``ray``.
+        store: DuckDB file; cell checkpoints go beside it.
+        progress: called with :class:`ExperimentProgress` events.
+
+    Raises:
+        PresetError: an unknown budget; ValueError: an unknown backend or ``seeds < 1``.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"backend: expected one of {', '.join(BACKENDS)}, got {backend!r}")
+    if budget not in preset.budgets:
+        raise PresetError(
+            f"budget: {budget!r} is not defined by {preset.id}; defined: "
+            f"{', '.join(preset.budgets)}"
+        )
+    n_seeds = preset.budget_seeds(budget) if seeds is None else seeds
+    if isinstance(n_seeds, bool) or n_seeds < 1:
+        raise ValueError(f"seeds: must be >= 1, got {n_seeds}")
+    cells = preset.cells(budget)
+    run_id = experiment_run_id(preset, budget, n_seeds)
+    report = progress or (lambda event: None)
+    with RunStore(store) as db:
+        if db.has_run(run_id):
+            db.set_status(run_id, "running")
+        else:
+            config = {
+                "preset": preset.text,
+                "source": preset.source,
+                "budget": budget,
+                "backend": backend,
+                "cells": [c.name for c in cells],
+            }
+            db.create_run(KIND, preset.id, config, list(range(n_seeds)), run_id=run_id)
+        finished = db.cells(run_id)
+    todo = [c for c in cells if c.name not in finished]
+    for c in cells:
+        if c.name in finished:
+            report(ExperimentProgress(c.name, -1, len(todo), len(cells), 1, 1, "skip"))
+    if backend == "ray":
+        _run_ray(preset, budget, n_seeds, todo, len(cells), store, run_id, report)
+    else:
+        kind = get_kind(preset.kind)
+        for index, cell in enumerate(todo):
+
+            def cell_progress(done: int, total: int, cell: Cell = cell, index: int = index) -> None:
+                report(ExperimentProgress(cell.name, index, len(todo), len(cells), done, total))
+
+            report(ExperimentProgress(cell.name, index, len(todo), len(cells), 0, 1, "start"))
+            start = time.perf_counter()
+            workdir = cell_workdir(store, run_id, cell.name)
+            result = kind.run(cell.settings, n_seeds, preset.seed, workdir, cell_progress)
+            seconds = time.perf_counter() - start
+            with RunStore(store) as db:
+                db.put_cell(run_id, cell.name, dict(cell.point), result, seconds)
+            report(ExperimentProgress(cell.name, index, len(todo), len(cells), 1, 1, "finish"))
+    with RunStore(store) as db:
+        db.finish(run_id, {"cells": len(cells)}, status="finished")
+    return run_id
+
+
+def _run_ray(
+    preset: Preset,
+    budget: str,
+    seeds: int,
+    todo: Sequence[Cell],
+    total: int,
+    store: str | Path,
+    run_id: str,
+    report: ProgressFn,
+) -> None:
+    try:
+        import ray  # pyright: ignore[reportMissingImports]
+    except ImportError:
+        raise ValueError(
+            "backend: 'ray' needs the ray extra: pip install 'robustmas[ray]'"
+        ) from None
+    if not ray.is_initialized():
+        ray.init(include_dashboard=False, log_to_driver=False)
+    task = ray.remote(_run_cell)
+    pending = {
+        task.remote(
+            preset.text,
+            preset.source,
+            c.name,
+            budget,
+            seeds,
+            str(cell_workdir(store, run_id, c.name).resolve()),
+        ): (i, c)
+        for i, c in enumerate(todo)
+    }
+    for i, c in pending.values():
+        report(ExperimentProgress(c.name, i, len(todo), total, 0, 1, "start"))
+    while pending:
+        ready, _ = ray.wait(list(pending), num_returns=1)
+        i, c = pending.pop(ready[0])
+        result, seconds = ray.get(ready[0])
+        with RunStore(store) as db:
+            db.put_cell(run_id, c.name, dict(c.point), result, seconds)
+        report(ExperimentProgress(c.name, i, len(todo), total, 1, 1, "finish"))
+
+
+# --------------------------------------------------------------------------- tables
+
+
+@dataclass(frozen=True)
+class Row:
+    """One cell of the table."""
+
+    cell: str
+    """Cell name."""
+    point: Mapping[str, Any]
+    """Grid fields and values."""
+    mean: Mapping[str, float]
+    """Metric -> mean over seeds."""
+    stderr: Mapping[str, float]
+    """Metric -> standard error over seeds (0 with one seed)."""
+    per_seed: Mapping[str, Sequence[float]]
+    """Metric -> value per seed."""
+    reference: Mapping[str, float]
+    """Exact yardsticks of the cell."""
+    paper: Mapping[str, float]
+    """The paper's numbers for this cell, by metric."""
+    seconds: float | None
+    """Wall time of the cell (not part of the table's text)."""
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """A check evaluated on a table."""
+
+    check: Check
+    """The preset's check."""
+    passed: bool
+    """Whether it holds."""
+    detail: str
+    """The numbers behind the verdict."""
+
+
+@dataclass(frozen=True)
+class ExperimentTable:
+    """A run's table: rows in the preset's cell order, metrics, checks."""
+
+    run_id: str
+    """The run."""
+    preset: Preset
+    """Its preset."""
+    budget: str
+    """Its budget."""
+    seeds: int
+    """Seeds per cell."""
+    metrics: Mapping[str, str]
+    """Metric -> description (the kind's)."""
+    rows: tuple[Row, ...]
+    """Finished cells."""
+    missing: tuple[str, ...]
+    """Cells not finished yet."""
+    checks: tuple[CheckResult, ...] = field(default=())
+    """The preset's checks (only evaluated when no cell is missing)."""
+
+    def markdown(self) -> str:
+        """The table as Markdown (mean ± s.e. over seeds).
+
+        No timings, so two runs with the same seeds give the same text.
+        """
+        grid = [name for name, _ in self.preset.grid]
+        refs = sorted({k for r in self.rows for k in r.reference})
+        metrics = [m for m in self.metrics if any(m in r.mean for r in self.rows)]
+        head = [*grid, *metrics, *refs]
+        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for r in self.rows:
+            cells = [
+                f"{r.point[g]:g}" if isinstance(r.point[g], float) else str(r.point[g])
+                for g in grid
+            ]
+            for m in metrics:
+                text = f"{r.mean[m]:.3f} ± {r.stderr[m]:.3f}" if m in r.mean else "-"
+                if m in r.paper:
+                    text += f" (paper {r.paper[m]:g})"
+                cells.append(text)
+            cells += [f"{r.reference[k]:.3f}" if k in r.reference else "-" for k in refs]
+            lines.append("| " + " | ".join(cells) + " |")
+        for name in self.missing:
+            lines.append(f"| {name} (not finished) |" + " |" * (len(head) - 1))
+        out = "\n".join(lines) + "\n"
+        if self.checks:
+            out += (
+                "\n"
+                + "\n".join(
+                    f"- [{'x' if c.passed else ' '}] {c.check.name}: {c.detail}"
+                    for c in self.checks
+                )
+                + "\n"
+            )
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        """Per-seed values, means, s.e., references and check verdicts (no timings)."""
+        return {
+            "run_id": self.run_id,
+            "preset": self.preset.id,
+            "budget": self.budget,
+            "seeds": self.seeds,
+            "rows": [
+                {
+                    "cell": r.cell,
+                    "point": dict(r.point),
+                    "mean": dict(r.mean),
+                    "stderr": dict(r.stderr),
+                    "per_seed": {k: list(v) for k, v in r.per_seed.items()},
+                    "reference": dict(r.reference),
+                    "paper": dict(r.paper),
+                }
+                for r in self.rows
+            ],
+            "missing": list(self.missing),
+            "checks": [
+                {"name": c.check.name, "passed": c.passed, "detail": c.detail} for c in self.checks
+            ],
+        }
+
+
+_ROUNDING = 1e-9
+"""Slack for bounds a statistic can meet exactly (e.g. a rank correlation of 0.9 with 5 cells)."""
+
+
+def _stderr(values: np.ndarray) -> float:
+    return float(values.std(ddof=1) / math.sqrt(len(values))) if len(values) > 1 else 0.0
+
+
+def _matches(point: Mapping[str, Any], where: Sequence[tuple[str, Any]]) -> bool:
+    return all(point.get(k) == v for k, v in where)
+
+
+def _spearman(x: Sequence[float], y: Sequence[float]) -> float:
+    from scipy.stats import spearmanr
+
+    rho = spearmanr(x, y).statistic  # type: ignore[attr-defined]
+    return float(rho) if np.isfinite(rho) else float("nan")
+
+
+def _value(row: Row, name: str) -> float | None:
+    if name in row.mean:
+        return row.mean[name]
+    return row.reference.get(name)
+
+
+def evaluate_check(check: Check, rows: Sequence[Row]) -> CheckResult:
+    """One check on finished rows (see :class:`~robustmas.experiments.preset.Check`)."""
+    rows = [r for r in rows if _matches(r.point, check.where)]
+    if not rows:
+        return CheckResult(check, False, "no cell matches its 'where'")
+    if check.test in ("increasing", "decreasing"):
+        xs = [float(r.point[check.x]) for r in rows]
+        ys = [_value(r, check.y) for r in rows]
+        if any(y is None for y in ys):
+            return CheckResult(check, False, f"metric {check.y!r} missing")
+        rho = _spearman(xs, [float(y) for y in ys if y is not None])
+        if check.test == "increasing":
+            ok, need = bool(rho >= check.value - _ROUNDING), f">= {check.value:g}"
+        else:
+            ok, need = bool(rho <= -check.value + _ROUNDING), f"<= {-check.value:g}"
+        return CheckResult(check, ok, f"rank correlation {rho:.3f} (need {need})")
+    failures, worst = [], 0.0
+    for r in rows:
+        y = _value(r, check.y)
+        ref = _value(r, check.reference) if check.reference else check.value
+        if y is None or ref is None:
+            failures.append(f"{r.cell}: {check.y!r} or {check.reference!r} missing")
+            continue
+        if check.test == "within":
+            gap = abs(y - ref)
+            worst = max(worst, gap)
+            if gap > check.tolerance:
+                failures.append(f"{r.cell}: {y:.3f} vs {ref:.3f}")
+        elif check.test == "at_most" and y > ref + check.tolerance:
+            failures.append(f"{r.cell}: {y:.3f} > {ref:.3f}")
+        elif check.test == "at_least" and y < ref - check.tolerance:
+            failures.append(f"{r.cell}: {y:.3f} < {ref:.3f}")
+    if check.test == "within":
+        detail = f"largest gap {worst:.3f} (tolerance {check.tolerance:g})"
+    else:
+        detail = f"{len(rows) - len(failures)} of {len(rows)} cells hold"
+    if failures:
+        detail += "; fails: " + "; ".join(failures[:4])
+    return CheckResult(check, not failures, detail)
+
+
+def load_run_preset(record: Mapping[str, Any]) -> Preset:
+    """The preset a stored run was started from (its text is stored with the run)."""
+    return parse_preset(record["config"]["preset"], record["config"]["source"])
+
+
+def experiment_table(store: str | Path, run_id: str) -> ExperimentTable:
+    """The table of a stored run (finished cells; checks once every cell is finished).
+
+    Raises:
+        KeyError: unknown run id; ValueError: the run is not an experiment.
+    """
+    with RunStore(store) as db:
+        record = db.get_run(run_id)
+        cells = db.cells(run_id)
+    if record["kind"] != KIND:
+        raise ValueError(f"run {run_id}: a {record['kind']} run, not an experiment")
+    preset = load_run_preset(record)
+    budget = record["config"]["budget"]
+    kind = get_kind(preset.kind)
+    rows, missing = [], []
+    for cell in preset.cells(budget):
+        if cell.name not in cells:
+            missing.append(cell.name)
+            continue
+        result = cells[cell.name]["result"]
+        per_seed = {k: [float(v) for v in vals] for k, vals in result["per_seed"].items()}
+        paper = {
+            p.metric: p.value for p in preset.paper_values if _matches(dict(cell.point), p.where)
+        }
+        rows.append(
+            Row(
+                cell=cell.name,
+                point=dict(cell.point),
+                mean={k: float(np.mean(v)) for k, v in per_seed.items()},
+                stderr={k: _stderr(np.asarray(v)) for k, v in per_seed.items()},
+                per_seed=per_seed,
+                reference={k: float(v) for k, v in result.get("reference", {}).items()},
+                paper=paper,
+                seconds=cells[cell.name]["seconds"],
+            )
+        )
+    checks = () if missing else tuple(evaluate_check(c, rows) for c in preset.checks)
+    return ExperimentTable(
+        run_id=run_id,
+        preset=preset,
+        budget=budget,
+        seeds=len(record["seeds"]),
+        metrics=dict(kind.metrics),
+        rows=tuple(rows),
+        missing=tuple(missing),
+        checks=checks,
+    )
+
+
+def curves(store: str | Path, run_id: str) -> dict[str, dict[str, Any]]:
+    """Cell -> the kind's training curves (``{metric: {"x", "per_seed"}}``) of a stored run."""
+    with RunStore(store) as db:
+        cells = db.cells(run_id)
+    return {name: c["result"].get("curves", {}) for name, c in cells.items()}
+
+
+def dumps(table: ExperimentTable) -> str:
+    """:meth:`ExperimentTable.to_json` as sorted, indented JSON text."""
+    return json.dumps(table.to_json(), indent=1, sort_keys=True)

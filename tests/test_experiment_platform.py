@@ -1,0 +1,246 @@
+"""The experiment platform: presets, runner (skip, resume after SIGKILL), tables, report, CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from robustmas.cli.app import app
+from robustmas.experiments.preset import PresetError, list_presets, load_preset, parse_preset
+from robustmas.experiments.report import write_report
+from robustmas.experiments.runner import (
+    cell_workdir,
+    curves,
+    experiment_run_id,
+    experiment_table,
+    run_experiment,
+)
+
+TINY = """
+id = "tiny"
+title = "A tiny tragedy sweep"
+paper = "none (a test)"
+kind = "grid-sampling"
+seeds = 2
+
+[settings]
+horizon = 5
+num_envs = 4
+eval_episodes = 4
+deviation_updates = 2
+main_updates = 1
+lambda_lr = 2.0
+
+[grid]
+eps_per_step = [0.0, 0.3]
+
+[budgets.smoke]
+rounds = 24
+window = 4
+checkpoint_rounds = 2
+
+[[checks]]
+name = "lambda falls with eps"
+test = "decreasing"
+x = "eps_per_step"
+y = "lambda"
+value = 0.9
+
+[[checks]]
+name = "regret at eps 0 below 5 per step (cannot fail: a sanity bound)"
+test = "at_most"
+y = "exact_regret"
+value = 5.0
+where = { eps_per_step = 0.0 }
+
+[[paper_values]]
+metric = "principal"
+value = 0.5
+where = { eps_per_step = 0.0 }
+note = "made up for the test"
+"""
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def tiny_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("preset") / "tiny.toml"
+    path.write_text(TINY)
+    return path
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory: pytest.TempPathFactory, tiny_file: Path) -> tuple[Path, str]:
+    store = tmp_path_factory.mktemp("store") / "runs.duckdb"
+    run_id = run_experiment(load_preset(tiny_file), store=store)
+    return store, run_id
+
+
+# ----------------------------------------------------------------------------- presets
+
+
+def test_shipped_presets_load_and_expand() -> None:
+    presets = {p.id: p for p in list_presets()}
+    assert "rp-fig2" in presets
+    fig2 = presets["rp-fig2"]
+    assert [c.settings.eps_per_step for c in fig2.cells("full")] == [0.0, 0.05, 0.1, 0.2, 0.4]
+    assert fig2.budget_seeds("full") == 10 and fig2.budget_seeds("smoke") == 3
+    assert all(c.settings.rounds == 300 for c in fig2.cells("full"))
+    for preset in presets.values():
+        assert set(preset.budgets) >= {"smoke", "full"}
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (("horizon = 5", "horizont = 5"), "settings.horizont: unknown field"),
+        (("horizon = 5", 'horizon = "five"'), "horizon: expected an integer"),
+        (('kind = "grid-sampling"', 'kind = "nope"'), "kind: 'nope' unknown"),
+        (("rounds = 24", "rounds = 0"), "rounds: must be >= 1"),
+        (('test = "decreasing"', 'test = "upwards"'), "test: 'upwards' unknown"),
+        (("[grid]", "[grid]\nmethod = []"), "grid.method: expected a non-empty list"),
+        (('id = "tiny"', 'id = "tiny"\ncolour = 1'), "unknown top-level key 'colour'"),
+        (("rounds = 24", "rounds = 24\neps_per_step = 0.1"), "also a grid field"),
+        (('x = "eps_per_step"', 'x = "horizon"'), "x = 'horizon' is not a grid field"),
+    ],
+)
+def test_bad_presets_name_the_field(edit: tuple[str, str], message: str) -> None:
+    with pytest.raises(PresetError, match=message.replace("(", r"\(")):
+        parse_preset(TINY.replace(*edit, 1), "my.toml")
+
+
+def test_unknown_preset_and_budget() -> None:
+    with pytest.raises(PresetError, match="neither a shipped preset"):
+        load_preset("rp-fig99")
+    with pytest.raises(PresetError, match="budget 'huge' not defined"):
+        parse_preset(TINY, "t").cells("huge")
+
+
+# ----------------------------------------------------------------------------- runner
+
+
+def test_run_table_checks_and_paper_values(finished: tuple[Path, str]) -> None:
+    store, run_id = finished
+    table = experiment_table(store, run_id)
+    assert not table.missing and len(table.rows) == 2 and table.seeds == 2
+    low, high = table.rows
+    for row in table.rows:
+        assert len(row.per_seed["principal"]) == 2
+        assert np.isclose(row.mean["principal"], np.mean(row.per_seed["principal"]))
+        assert 0.0 <= row.mean["exact_regret"] <= 5.0
+    # The stage game's worst-case line of the tragedy tables: max(0, 1 - 2.5 eps).
+    assert low.reference["stage_worst_case"] == pytest.approx(1.0, abs=1e-6)
+    assert high.reference["stage_worst_case"] == pytest.approx(0.25, abs=1e-6)
+    assert low.paper == {"principal": 0.5} and high.paper == {}
+    # The dual step moves lambda by lambda_lr x (regret - eps): a larger eps, a smaller lambda.
+    assert high.mean["lambda"] < low.mean["lambda"]
+    assert [c.passed for c in table.checks] == [True, True]
+    assert "(paper 0.5)" in table.markdown()
+
+
+def test_rerun_skips_finished_cells(finished: tuple[Path, str], tiny_file: Path) -> None:
+    store, run_id = finished
+    events = []
+    again = run_experiment(load_preset(tiny_file), store=store, progress=events.append)
+    assert again == run_id
+    assert [e.event for e in events] == ["skip", "skip"]
+
+
+def test_same_seeds_same_table(finished: tuple[Path, str], tiny_file: Path, tmp_path: Path) -> None:
+    store, run_id = finished
+    other = run_experiment(load_preset(tiny_file), store=tmp_path / "other.duckdb")
+    assert other == run_id  # the id is a digest of preset, budget and seeds
+    first, second = (
+        experiment_table(store, run_id),
+        experiment_table(tmp_path / "other.duckdb", other),
+    )
+    assert first.markdown() == second.markdown()
+    assert first.to_json() == second.to_json()
+
+
+def test_other_seed_count_is_another_run(tiny_file: Path) -> None:
+    preset = load_preset(tiny_file)
+    assert experiment_run_id(preset, "smoke", 2) != experiment_run_id(preset, "smoke", 3)
+
+
+def test_sigkill_mid_cell_then_restart_gives_the_same_table(
+    finished: tuple[Path, str], tiny_file: Path, tmp_path: Path
+) -> None:
+    store = tmp_path / "killed.duckdb"
+    command = [sys.executable, "-m", "robustmas", "experiment", "run", str(tiny_file),
+               "--store", str(store), "--quiet"]  # fmt: skip
+    run_id = experiment_run_id(load_preset(tiny_file), "smoke", 2)
+    first_cell = cell_workdir(store, run_id, "eps_per_step=0.0") / "state.msgpack"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 300
+    while not first_cell.exists():
+        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+        assert time.monotonic() < deadline, "no checkpoint within 300 s"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    with np.load(first_cell.with_name("metrics.npz")) as saved:
+        rounds_at_kill = saved["lambda"].shape[1]
+    assert rounds_at_kill < 24, "the cell finished before the kill; nothing was resumed"
+    status = runner.invoke(app, ["experiment", "status", run_id, "--store", str(store), "--json"])
+    assert status.exit_code == 0, status.output
+    assert not any(c["finished"] for c in json.loads(status.output)["cells"])
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    killed = experiment_table(store, run_id)
+    uninterrupted = experiment_table(*finished)
+    assert killed.markdown() == uninterrupted.markdown()
+    assert killed.to_json() == uninterrupted.to_json()
+
+
+# ----------------------------------------------------------------------------- report, CLI
+
+
+def test_report_is_self_contained(finished: tuple[Path, str], tmp_path: Path) -> None:
+    store, run_id = finished
+    index = write_report(experiment_table(store, run_id), curves(store, run_id), tmp_path)
+    page = index.read_text()
+    assert "<table>" in page and "data:image/png;base64," in page
+    assert "http://" not in page and "https://" not in page and "<script" not in page
+    assert "PASS: lambda falls with eps" in page
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["run_id"] == run_id and len(results["rows"]) == 2
+    assert (tmp_path / "preset.toml").read_text() == TINY
+
+
+def test_cli_list_status_report(finished: tuple[Path, str], tmp_path: Path) -> None:
+    store, run_id = finished
+    listed = runner.invoke(app, ["experiment", "list"])
+    assert listed.exit_code == 0 and "rp-fig2" in listed.output
+    status = runner.invoke(app, ["experiment", "status", run_id, "--store", str(store)])
+    assert status.exit_code == 0 and "2 of 2 cells finished" in status.output
+    out = tmp_path / "report"
+    made = runner.invoke(
+        app, ["experiment", "report", run_id, "--out", str(out), "--store", str(store)]
+    )
+    assert made.exit_code == 0, made.output
+    assert (out / "index.html").exists()
+
+
+def test_cli_rejects_bad_input(tmp_path: Path) -> None:
+    missing = runner.invoke(app, ["experiment", "run", str(tmp_path / "none.toml")])
+    assert missing.exit_code == 2 and "no such preset file" in missing.output
+    unknown = runner.invoke(
+        app, ["experiment", "status", "nope", "--store", str(tmp_path / "s.duckdb")]
+    )
+    assert unknown.exit_code == 2 and "not found" in unknown.output
+    bad = tmp_path / "bad.toml"
+    bad.write_text(TINY.replace("horizon = 5", "horizon = -5"))
+    refused = runner.invoke(app, ["experiment", "run", str(bad)])
+    assert refused.exit_code == 2 and "horizon: must be >= 1" in refused.output
