@@ -244,3 +244,67 @@ def test_cli_rejects_bad_input(tmp_path: Path) -> None:
     bad.write_text(TINY.replace("horizon = 5", "horizon = -5"))
     refused = runner.invoke(app, ["experiment", "run", str(bad)])
     assert refused.exit_code == 2 and "horizon: must be >= 1" in refused.output
+
+
+STACKELBERG = """
+id = "st"
+title = "Maintain, briefly"
+paper = "none (a test)"
+kind = "stackelberg-pomdp"
+seeds = 2
+
+[grid]
+critic = ["full"]
+
+[[cells]]
+label = "Maintain"
+setting = "maintain-v0"
+target = 19.8
+
+[budgets.smoke]
+steps = 2048
+
+[[checks]]
+name = "the leader reaches its target"
+test = "at_least"
+y = "final_reward"
+reference = "target"
+"""
+
+
+def test_stackelberg_cells_run_against_the_optimum(tmp_path: Path) -> None:
+    preset = parse_preset(STACKELBERG, "st.toml")
+    assert [c.name for c in preset.cells("smoke")] == ["Maintain,critic=full"]
+    store = tmp_path / "runs.duckdb"
+    run_id = run_experiment(preset, store=store)
+    table = experiment_table(store, run_id)
+    (row,) = table.rows
+    assert row.point == {"label": "Maintain", "critic": "full"}
+    assert row.reference == {"optimum": 20.0, "target": 19.8}
+    assert len(row.per_seed["final_reward"]) == 2
+    assert row.mean["final_reward"] >= 19.8  # Maintain's pure optimum is found in ~640 steps
+    assert [c.passed for c in table.checks] == [True]
+    assert table.markdown().startswith("| label | critic | final_reward |")
+
+
+def test_stackelberg_preset_has_every_reproduction_row() -> None:
+    from robustmas.experiments.reproduce import EXPERIMENTS
+
+    preset = load_preset("stackelberg-pomdp")
+    cells = preset.cells("full")
+    assert len(cells) == 2 * len(EXPERIMENTS)
+    for exp, cell in zip(EXPERIMENTS, cells[::2], strict=True):
+        s = cell.settings
+        assert (s.setting, s.randomized, s.critic) == (exp.setting, exp.randomized, "full")
+        assert dict(s.param_pairs()) == {k: str(v) for k, v in exp.params}
+        assert s.target == pytest.approx(exp.target)
+
+
+def test_rows_are_validated() -> None:
+    bad = STACKELBERG.replace('label = "Maintain"', 'label = "Maintain"\nsettin = "x"')
+    with pytest.raises(PresetError, match=r"cells\[0\].settin: unknown field"):
+        parse_preset(bad, "st.toml")
+    with pytest.raises(PresetError, match="label: required"):
+        parse_preset(STACKELBERG.replace('label = "Maintain"\n', ""), "st.toml")
+    with pytest.raises(PresetError, match="critic: expected one of"):
+        parse_preset(STACKELBERG.replace('critic = ["full"]', 'critic = ["half"]'), "st.toml")

@@ -15,7 +15,8 @@ returns a JSON-able :class:`dict` of this shape::
 
 Kinds register themselves by name (:func:`register_kind`); presets name them in ``kind``.
 The kinds shipped: ``grid-sampling`` (:mod:`robustmas.experiments.grid_sampling`: RP Alg. 1
-and 3 and ERMAS on the grid Markov games).
+and 3 and ERMAS on the grid Markov games) and ``stackelberg-pomdp``
+(:mod:`robustmas.experiments.stackelberg_cells`: a Stackelberg POMDP leader).
 """
 
 from __future__ import annotations
@@ -57,7 +58,10 @@ class CellKind(Protocol):
 
 
 _KINDS: dict[str, CellKind] = {}
-_BUILTIN = {"grid-sampling": "robustmas.experiments.grid_sampling"}
+_BUILTIN = {
+    "grid-sampling": "robustmas.experiments.grid_sampling",
+    "stackelberg-pomdp": "robustmas.experiments.stackelberg_cells",
+}
 
 
 def register_kind(kind: CellKind) -> CellKind:

@@ -115,6 +115,10 @@ class GridSamplingSettings:
     """Epochs per deviation update."""
     deviation_ent_coef: float = 0.0
     """Entropy bonus of the deviations."""
+    fresh_deviation: bool = False
+    """Also deviate from a freshly initialised actor and keep the better deviation (a less
+    local regret; see :attr:`~robustmas.robust.adversarial_sampling.AdversarialSamplingConfig.
+    fresh_deviation`)."""
     window: int = 10
     """Last rounds averaged for the Monte-Carlo metrics (D30)."""
     exact: bool = True
@@ -171,6 +175,7 @@ def sampling_config(s: GridSamplingSettings) -> AdversarialSamplingConfig:
         train_principal=s.method != "alg1",
         principal_lr_scale=s.principal_lr_scale,
         meta_beta=s.meta_beta if s.method == "ermas" else 0.0,
+        fresh_deviation=s.fresh_deviation,
     )
 
 

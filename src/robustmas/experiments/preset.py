@@ -14,6 +14,8 @@ has these top-level keys::
 
     [settings]                     # fields of the kind's settings, for every cell
     [grid]                         # field = [values]: one cell per combination
+    [[cells]]                      # optional explicit rows: label = "...", field = value, ...
+                                   # (cells = each row x the grid's combinations)
     [budgets.smoke]                # fields (and ``seeds``) a budget overrides
     [budgets.full]
     [[checks]]                     # acceptance checks the report evaluates (optional)
@@ -67,6 +69,7 @@ _TOP = {
     "seed",
     "settings",
     "grid",
+    "cells",
     "budgets",
     "checks",
     "paper_values",
@@ -127,9 +130,10 @@ class Cell:
     """One point of a preset's grid at one budget: a settings object and a name."""
 
     name: str
-    """``field=value,...`` over the grid fields (``all`` when there is no grid)."""
+    """The row's label and ``field=value,...`` over the grid fields (``all`` when there is
+    neither)."""
     point: tuple[tuple[str, Any], ...]
-    """The grid fields' values."""
+    """The row's ``label`` (when the preset has ``[[cells]]``) and the grid fields' values."""
     settings: Any
     """The kind's settings dataclass for this cell."""
 
@@ -156,6 +160,8 @@ class Preset:
     """Fields shared by every cell."""
     grid: tuple[tuple[str, tuple[Any, ...]], ...]
     """Grid fields and their values, in file order."""
+    rows: tuple[tuple[str, Mapping[str, Any]], ...]
+    """Explicit rows (``[[cells]]``): label -> fields; empty: the grid alone."""
     budgets: Mapping[str, Mapping[str, Any]]
     """Budget name -> overrides (``seeds`` included)."""
     checks: tuple[Check, ...]
@@ -167,12 +173,17 @@ class Preset:
     text: str
     """The file's text, stored with every run so it can be rerun exactly."""
 
+    @property
+    def point_fields(self) -> list[str]:
+        """The fields that name a cell in tables: ``label`` (with rows) and the grid fields."""
+        return (["label"] if self.rows else []) + [name for name, _ in self.grid]
+
     def budget_seeds(self, budget: str) -> int:
         """Seeds per cell at ``budget``."""
         return int(self.budgets[budget].get("seeds", self.seeds))
 
     def cells(self, budget: str) -> list[Cell]:
-        """Every cell at ``budget`` (grid in file order, last field fastest)."""
+        """Every cell at ``budget``: rows in file order, then the grid (last field fastest)."""
         if budget not in self.budgets:
             raise PresetError(
                 f"{self.source}: budget {budget!r} not defined; defined: {', '.join(self.budgets)}"
@@ -183,12 +194,16 @@ class Preset:
         overrides = {k: v for k, v in self.budgets[budget].items() if k != "seeds"}
         names = [name for name, _ in self.grid]
         out = []
-        for values in itertools.product(*(vals for _, vals in self.grid)):
-            point = tuple(zip(names, values, strict=True))
-            merged = {**self.settings, **overrides, **dict(point)}
-            settings = build_settings(kind.settings_type, merged, f"{self.source}: cell")
-            name = ",".join(f"{k}={v}" for k, v in point) or "all"
-            out.append(Cell(name, point, settings))
+        for label, fields in self.rows or (("", {}),):
+            for values in itertools.product(*(vals for _, vals in self.grid)):
+                point = tuple(zip(names, values, strict=True))
+                merged = {**self.settings, **fields, **overrides, **dict(point)}
+                where = f"{self.source}: cell {label!r}" if label else f"{self.source}: cell"
+                settings = build_settings(kind.settings_type, merged, where)
+                parts = [label] if label else []
+                parts += [f"{k}={v}" for k, v in point]
+                labelled = (("label", label), *point) if label else point
+                out.append(Cell(",".join(parts) or "all", labelled, settings))
         return out
 
 
@@ -310,6 +325,33 @@ def _paper_values(raw: Any, source: str) -> tuple[PaperValue, ...]:
     return tuple(out)
 
 
+def _rows(
+    raw: Any, fields: set[str], grid: Mapping[str, Any], source: str, kind: str
+) -> tuple[tuple[str, Mapping[str, Any]], ...]:
+    if not isinstance(raw, list):
+        raise PresetError(f"{source}: cells: expected [[cells]] tables")
+    out: list[tuple[str, Mapping[str, Any]]] = []
+    for i, item in enumerate(raw):
+        where = f"{source}: cells[{i}]"
+        if not isinstance(item, Mapping):
+            raise PresetError(f"{where}: expected a table")
+        label = item.get("label")
+        if not isinstance(label, str) or not label or "," in label:
+            raise PresetError(f"{where}: label: required, a non-empty string without commas")
+        if label in {seen for seen, _ in out}:
+            raise PresetError(f"{where}: label: {label!r} used twice")
+        for key in item:
+            if key != "label" and key not in fields:
+                raise PresetError(
+                    f"{where}.{key}: unknown field of kind {kind!r}; known: "
+                    f"{', '.join(sorted(fields))}"
+                )
+            if key in grid:
+                raise PresetError(f"{where}.{key}: also a grid field")
+        out.append((label, {k: v for k, v in item.items() if k != "label"}))
+    return tuple(out)
+
+
 def parse_preset(text: str, source: str) -> Preset:
     """Validate a preset's TOML text (``source`` names it in errors)."""
     from robustmas.experiments.cells import get_kind, kind_names
@@ -361,6 +403,7 @@ def parse_preset(text: str, source: str) -> Preset:
         if not isinstance(values, list) or not values:
             raise PresetError(f"{source}: grid.{key}: expected a non-empty list of values")
         grid_items.append((key, tuple(values)))
+    rows = _rows(data.get("cells", []), fields, grid, source, data["kind"])
     if not budgets:
         raise PresetError(f"{source}: budgets: define at least one, e.g. [budgets.smoke]")
     for name, overrides in budgets.items():
@@ -390,6 +433,7 @@ def parse_preset(text: str, source: str) -> Preset:
         seed=seed,
         settings=dict(settings),
         grid=tuple(grid_items),
+        rows=rows,
         budgets={k: dict(v) for k, v in budgets.items()},
         checks=_checks(data.get("checks", []), source),
         paper_values=_paper_values(data.get("paper_values", []), source),

@@ -129,7 +129,8 @@ def _curve_figures(curves: Mapping[str, Mapping[str, Any]]) -> list[tuple[str, s
             if metric not in per_cell:
                 continue
             x = np.asarray(per_cell[metric]["x"])
-            mean, err = mean_and_stderr(np.asarray(per_cell[metric]["per_seed"]))
+            values = np.asarray(per_cell[metric]["per_seed"], dtype=np.float64)  # None -> NaN
+            mean, err = mean_and_stderr(values)
             ax.plot(x, mean, label=cell)
             ax.fill_between(x, mean - err, mean + err, alpha=0.2)
         ax.set_xlabel("round")
@@ -171,7 +172,7 @@ def write_report(table: Any, curves: Mapping[str, Mapping[str, Any]], out: str |
         json.dumps(table.to_json(), indent=1, sort_keys=True) + "\n"
     )
     (folder / "preset.toml").write_text(preset.text)
-    grid = [name for name, _ in preset.grid]
+    grid = preset.point_fields
     metrics = [m for m in table.metrics if any(m in r.mean for r in table.rows)]
     refs = sorted({k for r in table.rows for k in r.reference})
     head = "".join(f"<th>{html.escape(h)}</th>" for h in [*grid, *metrics, *refs])

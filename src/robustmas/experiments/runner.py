@@ -286,7 +286,7 @@ class ExperimentTable:
 
         No timings, so two runs with the same seeds give the same text.
         """
-        grid = [name for name, _ in self.preset.grid]
+        grid = self.preset.point_fields
         refs = sorted({k for r in self.rows for k in r.reference})
         metrics = [m for m in self.metrics if any(m in r.mean for r in self.rows)]
         head = [*grid, *metrics, *refs]

@@ -122,6 +122,14 @@ class AdversarialSamplingConfig:
     reset_deviation_optimizer: bool = True
     """Each round's deviations start from a fresh optimizer state (D6); ``False`` continues
     from the main learners' Adam moments."""
+    fresh_deviation: bool = False
+    """Also train each deviation from a freshly initialised actor and keep, per agent, the one
+    with the higher Monte-Carlo return (a deviation from the snapshot alone, D6, is local: PPO's
+    clipped steps barely move a near-deterministic policy, so the regret of a saturated profile
+    is missed; measured on the tragedy game, see :mod:`robustmas.experiments.grid_sampling`).
+    Doubles the deviation cost; the max of two estimates is biased upwards by their noise.  The
+    ERMAS meta step still moves against the deviation from the snapshot (a step towards a
+    fresh actor would undo the main update)."""
 
     def __post_init__(self) -> None:
         for name in ("rounds", "main_updates", "deviation_updates"):
@@ -367,9 +375,9 @@ class AdversarialSampler:
         dev_trainer = self.deviation_trainer
         fresh = dev_trainer.networks.init_optimizer(dev_trainer.optimizer, runner.params)
 
-        def deviate(i: jax.Array) -> tuple[Any, jax.Array]:
+        def deviate(i: jax.Array, start: RunnerState = runner) -> tuple[Any, jax.Array]:
             alone = dataclasses.replace(
-                runner,
+                start,
                 trainable=jnp.arange(self.num_players) == i,
                 reward_params=Shaping(runner.reward_params.lam, jnp.bool_(False)),
                 key=jax.random.fold_in(key_dev, i),
@@ -385,6 +393,25 @@ class AdversarialSampler:
             return self.returns(actor, key_eval, runner.env_params)[:, i]
 
         dev = jax.vmap(deviation_return, out_axes=1)(jnp.arange(n), dev_actor)  # (E, N)
+        if cfg.fresh_deviation:
+            key_fresh = jax.random.fold_in(key_dev, self.num_players)
+            new = dev_trainer.init(key_fresh, None, runner.reward_params, runner.env_params)
+            new_actor = new.params.actor
+
+            def deviate_fresh(i: jax.Array) -> tuple[Any, jax.Array]:
+                actor = jax.tree_util.tree_map(
+                    lambda mine, init: mine.at[i].set(init[i]), runner.params.actor, new_actor
+                )
+                start = dataclasses.replace(
+                    runner, params=dataclasses.replace(runner.params, actor=actor)
+                )
+                return deviate(i, start)
+
+            fresh_actor, fresh_kl = jax.vmap(deviate_fresh)(jnp.arange(n))
+            fresh_dev = jax.vmap(deviation_return, out_axes=1)(jnp.arange(n), fresh_actor)
+            better = fresh_dev.mean(axis=0) > dev.mean(axis=0)  # (N,)
+            dev = jnp.where(better[None, :], fresh_dev, dev)
+            dev_kl = jnp.where(better, fresh_kl, dev_kl)
         diff = dev - base[:, :n]
         episodes = diff.shape[0]
         return RegretEstimate(
