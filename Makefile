@@ -4,14 +4,14 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 BIN    := $(VENV)/bin
 
-.PHONY: demo test test-slow test-latest lint bench reproduce-stackelberg sweep-stackelberg-sizes rp-fig2-small clean
+.PHONY: demo test test-slow test-latest lint bench reproduce-stackelberg sweep-stackelberg-sizes rp-fig2 rp-fig5 rp-fig2-small clean
 
 # Installs pin the versions the suite was run with (constraints.txt); `make test-latest` takes
 # the newest versions that pyproject.toml's lower bounds allow, in a venv of its own.
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -c constraints.txt -e '.[test,gym,sb3,pettingzoo]'
+	$(PY) -m pip install -q -c constraints.txt -e '.[test,gym,sb3,pettingzoo,ray]'
 	touch $@
 
 $(VENV)/.bench: $(VENV)/.installed
@@ -23,7 +23,7 @@ LATEST := .venv-latest
 test-latest:
 	$(PYTHON) -m venv $(LATEST)
 	$(LATEST)/bin/python -m pip install -q --upgrade pip
-	$(LATEST)/bin/python -m pip install -q --upgrade -e '.[test,gym,sb3,pettingzoo]'
+	$(LATEST)/bin/python -m pip install -q --upgrade -e '.[test,gym,sb3,pettingzoo,ray]'
 	$(LATEST)/bin/python -m pip freeze --exclude-editable
 	$(LATEST)/bin/pytest -q
 
@@ -63,6 +63,13 @@ sweep-stackelberg-sizes: $(VENV)/.installed
 	$(PY) -m robustmas.experiments.stackelberg_sizes --out runs/stackelberg-pomdp-sizes
 
 # RP Fig. 2 at a small budget (about 4 min on 2 cores).
+# RP Fig. 2 and 5 at their presets' full budgets, reports into docs/results/ (resumable).
+rp-fig2: $(VENV)/.installed
+	$(BIN)/robustmas experiment run rp-fig2 --budget full --report docs/results/rp-fig2
+
+rp-fig5: $(VENV)/.installed
+	$(BIN)/robustmas experiment run rp-fig5 --budget full --report docs/results/rp-fig5
+
 rp-fig2-small: $(VENV)/.installed
 	$(PY) -m robustmas.experiments.tragedy_sweep --out runs/rp-fig2-small
 

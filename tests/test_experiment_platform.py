@@ -308,3 +308,65 @@ def test_rows_are_validated() -> None:
         parse_preset(STACKELBERG.replace('label = "Maintain"\n', ""), "st.toml")
     with pytest.raises(PresetError, match="critic: expected one of"):
         parse_preset(STACKELBERG.replace('critic = ["full"]', 'critic = ["half"]'), "st.toml")
+
+
+def test_ray_backend_gives_the_local_table(
+    finished: tuple[Path, str], tiny_file: Path, tmp_path: Path
+) -> None:
+    ray = pytest.importorskip("ray")
+    store = tmp_path / "ray.duckdb"
+    try:
+        run_id = run_experiment(load_preset(tiny_file), backend="ray", store=store)
+    finally:
+        ray.shutdown()
+    assert experiment_table(store, run_id).to_json() == experiment_table(*finished).to_json()
+
+
+def _row(name: str, dynamic: bool, principal: float, regret: float, se: float = 0.01):
+    from robustmas.experiments.runner import Row
+
+    return Row(
+        cell=name,
+        point={"label": name},
+        settings={"dynamic_lambda": dynamic, "eps_per_step": 0.1},
+        mean={"mc_principal": principal, "mc_regret": regret},
+        stderr={"mc_principal": 0.0, "mc_regret": se},
+        per_seed={},
+        reference={},
+        paper={},
+        seconds=None,
+    )
+
+
+def test_unmatched_check_compares_across_cells() -> None:
+    from robustmas.experiments.preset import Check
+    from robustmas.experiments.runner import evaluate_check
+
+    check = Check(
+        name="frozen never reaches the dynamic point",
+        test="unmatched",
+        y="mc_principal",
+        reference="mc_regret",
+        where=(("dynamic_lambda", False),),
+        against=(("dynamic_lambda", True),),
+    )
+    dynamic = [_row("dyn a", True, 0.2, 0.10), _row("dyn b", True, -0.3, 0.09)]
+    frozen = [_row("adversary", False, -0.5, 0.40), _row("selfish", False, 0.3, 0.05)]
+    result = evaluate_check(check, [*dynamic, *frozen])
+    assert result.passed, result.detail
+    assert "dyn b" in result.detail  # the target is the lowest principal reward
+    # A frozen run as low at a regret within one s.e. of the target's reaches it.
+    close = _row("close", False, -0.31, 0.095, se=0.01)
+    result = evaluate_check(check, [*dynamic, *frozen, close])
+    assert not result.passed and "reached by: close" in result.detail
+    # References may be settings fields: regret at most eps (0.1) + 0.02 in the dynamic cells.
+    bound = Check(
+        name="regret <= eps",
+        test="at_most",
+        y="mc_regret",
+        reference="eps_per_step",
+        tolerance=0.02,
+        where=(("dynamic_lambda", True),),
+    )
+    assert evaluate_check(bound, [*dynamic, *frozen]).passed
+    assert not evaluate_check(bound, [_row("x", True, 0.0, 0.2)]).passed

@@ -40,3 +40,23 @@ def test_mean_and_stderr_and_plot(tmp_path: Path) -> None:
     np.testing.assert_allclose(err, [2.0 / np.sqrt(3), 2.0 / np.sqrt(3)])
     out = plot_curves({"PPO": (np.array([1, 2]), values)}, tmp_path / "c.png", optimum=5.0)
     assert out.exists() and out.stat().st_size > 1000
+
+
+def test_a_second_process_waits_for_the_lock(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import time
+
+    path = tmp_path / "locked.duckdb"
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time, duckdb; c = duckdb.connect(sys.argv[1]); print('held', flush=True); "
+         "time.sleep(1.5); c.close()", str(path)],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    start = time.monotonic()
+    with RunStore(path) as db:  # waits for the other process instead of failing
+        assert db.list_runs() == []
+    assert time.monotonic() - start > 0.5
+    holder.wait(timeout=30)

@@ -14,7 +14,12 @@ with the same bits), and scores the final agents:
   worst-case eps-CCE value (the LP of RP Eq. 7) as the reference line (spec D13: a tolerance
   yardstick only);
 * by the Monte-Carlo figures the algorithm itself saw, averaged over the last
-  :attr:`~GridSamplingSettings.window` rounds (spec D30).
+  :attr:`~GridSamplingSettings.window` rounds (spec D30);
+* by the distance of each seed's point (agents' mean reward, principal reward) per step to the
+  stage game's worst-case frontier ``{(mean agents' value, principal value) of the worst-case
+  e-CCE : e >= 0}`` (for the tragedy tables the segment ``(0.4 + 0.5 e, 1 - 2.5 e)``,
+  ``0 <= e <= 0.4``): RP Fig. 2's middle panel compares its points with that line (spec
+  Sec. 4, acceptance (d)); like the stage line it is a tolerance yardstick only (D13).
 
 Metrics are per step (episode values divided by the horizon), as RP Fig. 2 reports them.
 Cells that differ only in data (eps, lambda) share one compiled program.
@@ -45,7 +50,14 @@ from robustmas.robust.adversarial_sampling import (
     cell_policies,
 )
 
-__all__ = ["GRID_SAMPLING", "GridSamplingKind", "GridSamplingSettings", "sampling_config"]
+__all__ = [
+    "GRID_SAMPLING",
+    "GridSamplingKind",
+    "GridSamplingSettings",
+    "distance_to_polyline",
+    "sampling_config",
+    "stage_frontier",
+]
 
 METHODS = ("alg1", "alg3", "ermas")
 
@@ -179,6 +191,38 @@ def sampling_config(s: GridSamplingSettings) -> AdversarialSamplingConfig:
     )
 
 
+def stage_frontier(tables: np.ndarray, step: float = 0.005, max_points: int = 400) -> np.ndarray:
+    """The stage game's worst-case frontier, shape ``(K, 2)``.
+
+    Rows are ``(agents' mean value, principal value)`` of the worst-case e-CCE for
+    ``e = 0, step, 2 step, ...`` until the principal's value reaches its smallest payoff (beyond
+    it the LP's optimal distribution is not unique).
+    """
+    floor = float(tables[-1].min())
+    out = []
+    for k in range(max_points):
+        lp = stage_worst_case_cce(tables, k * step)
+        if lp.distribution is None:
+            continue
+        agents = float(np.mean([(lp.distribution * t).sum() for t in tables[:-1]]))
+        out.append((agents, float(lp.value)))
+        if lp.value <= floor + 1e-9:
+            break
+    return np.asarray(out)
+
+
+def distance_to_polyline(point: np.ndarray, line: np.ndarray) -> float:
+    """Euclidean distance from ``point`` (2,) to the polyline through the rows of ``line``."""
+    if len(line) == 1:
+        return float(np.linalg.norm(point - line[0]))
+    a, b = line[:-1], line[1:]
+    d = b - a
+    length = np.maximum((d * d).sum(axis=1), 1e-300)
+    t = np.clip(((point - a) * d).sum(axis=1) / length, 0.0, 1.0)
+    nearest = a + t[:, None] * d
+    return float(np.linalg.norm(nearest - point, axis=1).min())
+
+
 class _Program:
     """A sampler and its compiled, vmapped init and chunk functions for one cell shape."""
 
@@ -240,6 +284,7 @@ class GridSamplingKind:
         "mc_regret": "agents' mean Monte-Carlo regret per step (last rounds)",
         "mc_principal": "principal reward per step (Monte-Carlo, last rounds)",
         "lambda": "agents' mean multiplier at the end",
+        "line_distance": "distance of (agents, principal) to the stage game's worst-case frontier",
     }
 
     def run(
@@ -307,10 +352,14 @@ class GridSamplingKind:
             per_seed["principal"] = v[:, -1].tolist()
             per_seed["agents"] = v[:, :-1].mean(axis=1).tolist()
             per_seed["exact_regret"] = regret
+            tables = np.asarray(env.payoffs)
             if s.eps_per_step >= 0:
-                lp = stage_worst_case_cce(np.asarray(env.payoffs), s.eps_per_step)
+                lp = stage_worst_case_cce(tables, s.eps_per_step)
                 if np.isfinite(lp.value):
                     reference["stage_worst_case"] = float(lp.value)
+            frontier = stage_frontier(tables)
+            points = np.stack([v[:, :-1].mean(axis=1), v[:, -1]], axis=1)
+            per_seed["line_distance"] = [distance_to_polyline(p, frontier) for p in points]
         x = (np.arange(history["regret"].shape[1]) + 1).tolist()
         curves = {
             "mc_principal": {"x": x, "per_seed": (history["principal_return"] / T).tolist()},

@@ -76,7 +76,7 @@ _TOP = {
 }
 
 
-CHECK_TESTS = ("increasing", "decreasing", "within", "at_most", "at_least")
+CHECK_TESTS = ("increasing", "decreasing", "within", "at_most", "at_least", "unmatched")
 """The tests a :class:`Check` may name."""
 
 
@@ -94,7 +94,11 @@ class Check:
     """``increasing`` / ``decreasing`` (Spearman rank correlation of ``y`` with the grid field
     ``x`` over the cells at least :attr:`value` / at most ``-value``), ``within``
     (``|y - reference| <= tolerance`` in every cell) or ``at_most`` / ``at_least`` (``y``
-    compared with a number or with another metric, in every cell matching ``where``)."""
+    compared with a number or with another metric, in every cell matching ``where``) or
+    ``unmatched`` (no cell matching ``where`` reaches the point of the cells matching
+    ``against`` with the lowest ``y``: each has a higher ``y``, or a ``reference`` (e.g. its
+    regret) more than one standard error above that point's; RP Fig. 5's frozen-lambda
+    ablation, spec Sec. 4)."""
     y: str
     """Metric (mean over seeds) the check reads."""
     x: str = ""
@@ -109,6 +113,11 @@ class Check:
     """Allowed distance (``within``) or slack added to the bound (``at_most``/``at_least``)."""
     where: tuple[tuple[str, Any], ...] = ()
     """Only cells whose grid fields have these values (empty: all)."""
+    against: tuple[tuple[str, Any], ...] = ()
+    """``unmatched``: the cells whose best (lowest ``y``) point the others must not reach."""
+    x_max: float | None = None
+    """Only cells whose grid field :attr:`x` is at most this (e.g. the eps range where a
+    regret can track eps)."""
 
 
 @dataclass(frozen=True)
@@ -133,7 +142,8 @@ class Cell:
     """The row's label and ``field=value,...`` over the grid fields (``all`` when there is
     neither)."""
     point: tuple[tuple[str, Any], ...]
-    """The row's ``label`` (when the preset has ``[[cells]]``) and the grid fields' values."""
+    """The row's ``label`` and fields (when the preset has ``[[cells]]``) and the grid fields'
+    values."""
     settings: Any
     """The kind's settings dataclass for this cell."""
 
@@ -202,7 +212,7 @@ class Preset:
                 settings = build_settings(kind.settings_type, merged, where)
                 parts = [label] if label else []
                 parts += [f"{k}={v}" for k, v in point]
-                labelled = (("label", label), *point) if label else point
+                labelled = (("label", label), *fields.items(), *point) if label else point
                 out.append(Cell(",".join(parts) or "all", labelled, settings))
         return out
 
@@ -297,8 +307,9 @@ def _checks(raw: Any, source: str) -> tuple[Check, ...]:
     for i, item in enumerate(raw):
         where = f"{source}: checks[{i}]"
         item = dict(item)
-        if "where" in item:
-            item["where"] = _where(item["where"], f"{where}.where")
+        for key in ("where", "against"):
+            if key in item:
+                item[key] = _where(item[key], f"{where}.{key}")
         check = build_settings(Check, item, where)
         if check.test not in CHECK_TESTS:
             raise PresetError(
@@ -306,6 +317,10 @@ def _checks(raw: Any, source: str) -> tuple[Check, ...]:
             )
         if check.test in ("increasing", "decreasing") and not check.x:
             raise PresetError(f"{where}: x: an {check.test} check needs the grid field x")
+        if check.test == "unmatched" and not (check.reference and check.against):
+            raise PresetError(f"{where}: an unmatched check needs reference and against")
+        if check.x_max is not None and not check.x:
+            raise PresetError(f"{where}: x: x_max needs the grid field x it bounds")
         if check.test == "within" and not check.reference:
             raise PresetError(f"{where}: reference: a within check needs a reference metric")
         out.append(check)

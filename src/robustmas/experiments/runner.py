@@ -17,6 +17,7 @@ The library prints nothing: progress goes to a callback.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -36,6 +37,7 @@ from robustmas.experiments.store import DEFAULT_STORE, RunStore
 __all__ = [
     "BACKENDS",
     "KIND",
+    "RAY_STORE",
     "CheckResult",
     "ExperimentProgress",
     "ExperimentTable",
@@ -52,6 +54,10 @@ KIND = "experiment"
 
 BACKENDS = ("local", "ray")
 """Where cells run."""
+
+RAY_STORE = 200 * 1024 * 1024
+"""Object-store bytes of a local Ray instance started by the runner (cells return small JSON
+results, so the default of 30% of memory is not needed)."""
 
 
 @dataclass(frozen=True)
@@ -198,8 +204,8 @@ def _run_ray(
         raise ValueError(
             "backend: 'ray' needs the ray extra: pip install 'robustmas[ray]'"
         ) from None
-    if not ray.is_initialized():
-        ray.init(include_dashboard=False, log_to_driver=False)
+    if not ray.is_initialized():  # a local instance; connect to a cluster with ray.init first
+        ray.init(include_dashboard=False, log_to_driver=False, object_store_memory=RAY_STORE)
     task = ray.remote(_run_cell)
     pending = {
         task.remote(
@@ -233,7 +239,9 @@ class Row:
     cell: str
     """Cell name."""
     point: Mapping[str, Any]
-    """Grid fields and values."""
+    """Grid fields and values (and the row's label and fields)."""
+    settings: Mapping[str, Any]
+    """Every field of the cell's settings (checks' ``where`` and references read them too)."""
     mean: Mapping[str, float]
     """Metric -> mean over seeds."""
     stderr: Mapping[str, float]
@@ -351,8 +359,8 @@ def _stderr(values: np.ndarray) -> float:
     return float(values.std(ddof=1) / math.sqrt(len(values))) if len(values) > 1 else 0.0
 
 
-def _matches(point: Mapping[str, Any], where: Sequence[tuple[str, Any]]) -> bool:
-    return all(point.get(k) == v for k, v in where)
+def _matches(row: Row, where: Sequence[tuple[str, Any]]) -> bool:
+    return all(row.point.get(k, row.settings.get(k)) == v for k, v in where)
 
 
 def _spearman(x: Sequence[float], y: Sequence[float]) -> float:
@@ -363,16 +371,49 @@ def _spearman(x: Sequence[float], y: Sequence[float]) -> float:
 
 
 def _value(row: Row, name: str) -> float | None:
+    """A metric's mean, else a reference, else a numeric field of the cell's settings."""
     if name in row.mean:
         return row.mean[name]
-    return row.reference.get(name)
+    if name in row.reference:
+        return row.reference[name]
+    value = row.point.get(name, row.settings.get(name))
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _unmatched(check: Check, rows: Sequence[Row], targets: Sequence[Row]) -> CheckResult:
+    if not targets:
+        return CheckResult(check, False, "no cell matches its 'against'")
+    if any(check.y not in r.mean or check.reference not in r.mean for r in [*rows, *targets]):
+        return CheckResult(check, False, f"metric {check.y!r} or {check.reference!r} missing")
+    best = min(targets, key=lambda r: r.mean[check.y])
+    y0, ref0 = best.mean[check.y], best.mean[check.reference]
+    reached = [
+        r.cell
+        for r in rows
+        if r.mean[check.y] <= y0 and r.mean[check.reference] <= ref0 + r.stderr[check.reference]
+    ]
+    detail = (
+        f"{best.cell}: {check.y} {y0:.3f} at {check.reference} {ref0:.3f}; "
+        f"{len(rows) - len(reached)} of {len(rows)} cells do not reach it"
+    )
+    if reached:
+        detail += "; reached by: " + "; ".join(reached[:4])
+    return CheckResult(check, not reached, detail)
 
 
 def evaluate_check(check: Check, rows: Sequence[Row]) -> CheckResult:
     """One check on finished rows (see :class:`~robustmas.experiments.preset.Check`)."""
-    rows = [r for r in rows if _matches(r.point, check.where)]
+    all_rows = rows
+    rows = [
+        r
+        for r in rows
+        if _matches(r, check.where)
+        and (check.x_max is None or float(r.point[check.x]) <= check.x_max)
+    ]
     if not rows:
         return CheckResult(check, False, "no cell matches its 'where'")
+    if check.test == "unmatched":
+        return _unmatched(check, rows, [r for r in all_rows if _matches(r, check.against)])
     if check.test in ("increasing", "decreasing"):
         xs = [float(r.point[check.x]) for r in rows]
         ys = [_value(r, check.y) for r in rows]
@@ -435,13 +476,17 @@ def experiment_table(store: str | Path, run_id: str) -> ExperimentTable:
             continue
         result = cells[cell.name]["result"]
         per_seed = {k: [float(v) for v in vals] for k, vals in result["per_seed"].items()}
+        settings = dataclasses.asdict(cell.settings)
         paper = {
-            p.metric: p.value for p in preset.paper_values if _matches(dict(cell.point), p.where)
+            p.metric: p.value
+            for p in preset.paper_values
+            if all(dict(cell.point).get(k, settings.get(k)) == v for k, v in p.where)
         }
         rows.append(
             Row(
                 cell=cell.name,
                 point=dict(cell.point),
+                settings=settings,
                 mean={k: float(np.mean(v)) for k, v in per_seed.items()},
                 stderr={k: _stderr(np.asarray(v)) for k, v in per_seed.items()},
                 per_seed=per_seed,

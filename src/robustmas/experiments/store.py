@@ -13,6 +13,7 @@ path.
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -21,9 +22,12 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["DEFAULT_STORE", "RunStore"]
+__all__ = ["DEFAULT_STORE", "LOCK_WAIT_SECONDS", "RunStore"]
 
 DEFAULT_STORE = Path("runs") / "robustmas.duckdb"
+
+LOCK_WAIT_SECONDS = 30.0
+"""How long opening a store waits for another process's lock on the file."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -75,7 +79,17 @@ class RunStore:
 
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._con = duckdb.connect(str(self.path))
+        # One process at a time holds a DuckDB file; writers keep it for milliseconds (a cell's
+        # record), so another command (e.g. `experiment status` during a run) waits its turn.
+        deadline = time.monotonic() + LOCK_WAIT_SECONDS
+        while True:
+            try:
+                self._con = duckdb.connect(str(self.path))
+                break
+            except duckdb.IOException as exc:
+                if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
         self._con.execute(_SCHEMA)
 
     def close(self) -> None:

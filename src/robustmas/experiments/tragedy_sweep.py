@@ -11,9 +11,10 @@ The final agents' stationary policies are read off their linear actors cell by c
 value and every agent's exact regret (best response over time-dependent policies).  Beside them:
 the Monte-Carlo regret the algorithm saw (last rounds), and the stage game's worst-case line
 ``E[r_0] = max(0, 1 - eps_step / a)`` per step -- an approximate yardstick only (D13: Markov
-policies can punish deviations).  This is the experiment the ``rp-fig2`` preset will run at the
-paper's budget once the experiment platform exists (issue 11); here it is a function and a
-``python -m`` entry point that writes ``results.json`` and ``table.md``.
+policies can punish deviations).  The ``rp-fig2`` preset of the experiment platform
+(``robustmas experiment run rp-fig2``, :mod:`robustmas.experiments.grid_sampling`) supersedes
+it; this function and its ``python -m`` entry point stay for the committed
+``docs/results/rp-fig2-small`` run.
 """
 
 from __future__ import annotations
