@@ -279,7 +279,12 @@ def test_stackelberg_cells_run_against_the_optimum(tmp_path: Path) -> None:
     run_id = run_experiment(preset, store=store)
     table = experiment_table(store, run_id)
     (row,) = table.rows
-    assert row.point == {"label": "Maintain", "critic": "full"}
+    assert row.point == {
+        "label": "Maintain",
+        "setting": "maintain-v0",
+        "target": 19.8,
+        "critic": "full",
+    }
     assert row.reference == {"optimum": 20.0, "target": 19.8}
     assert len(row.per_seed["final_reward"]) == 2
     assert row.mean["final_reward"] >= 19.8  # Maintain's pure optimum is found in ~640 steps

@@ -229,7 +229,9 @@ class _Program:
     def __init__(self, s: GridSamplingSettings):
         self.setup: GridSetup = make_grid_game(s.game, episode_length=s.horizon, obs=s.obs)
         self.sampler = AdversarialSampler(sampling_config(s), self.setup.env, self.setup.params)
-        self.init = jax.jit(jax.vmap(self.sampler.init))
+        self.init = jax.jit(
+            jax.vmap(lambda key, eps, lam: self.sampler.init(key, eps, lambda_init=lam))
+        )
         self._chunks: dict[int, Any] = {}
 
     def chunk(self, n: int) -> Any:
@@ -246,9 +248,10 @@ def _program(shape_key: GridSamplingSettings) -> _Program:
 def _shape_key(s: GridSamplingSettings) -> GridSamplingSettings:
     """The settings with the fields the compiled program does not read set to fixed values.
 
-    Eps is data in the sampler's state; scoring and checkpointing happen outside the program.
+    Eps and the initial multipliers are data in the sampler's state; scoring and checkpointing
+    happen outside the program.
     """
-    return dataclasses.replace(s, eps_per_step=0.0, window=1, checkpoint_rounds=1)
+    return dataclasses.replace(s, eps_per_step=0.0, lambda_init=0.0, window=1, checkpoint_rounds=1)
 
 
 def _save(workdir: Path, state: SamplerState, history: Mapping[str, np.ndarray], s: Any) -> None:
@@ -300,10 +303,11 @@ class GridSamplingKind:
         program = _program(_shape_key(s))
         keys = jax.random.split(jax.random.PRNGKey(seed), seeds)
         eps = jnp.full((seeds,), s.eps_per_step * s.horizon, jnp.float32)
-        target = jax.eval_shape(program.init, keys, eps)
+        lam0 = jnp.full((seeds,), s.lambda_init, jnp.float32)
+        target = jax.eval_shape(program.init, keys, eps, lam0)
         loaded = _load(workdir, target)
         if loaded is None:
-            state, history = program.init(keys, eps), {}
+            state, history = program.init(keys, eps, lam0), {}
         else:
             state, history = loaded
         done = int(np.asarray(state.round).reshape(-1)[0])

@@ -319,17 +319,26 @@ class AdversarialSampler:
         )
 
     def init(
-        self, key: jax.Array, epsilon: ArrayLike, params: Any = None, env_params: Any = None
+        self,
+        key: jax.Array,
+        epsilon: ArrayLike,
+        params: Any = None,
+        env_params: Any = None,
+        lambda_init: ArrayLike | None = None,
     ) -> SamplerState:
-        """Fresh learners (or ``params``), ``lambda = lambda_init`` and the slack ``epsilon``.
+        """Fresh learners (or ``params``), initial multipliers and the slack ``epsilon``.
 
         ``epsilon`` is a scalar (every agent) or ``(N,)``, per episode; it may be negative.
+        ``lambda_init`` (scalar or ``(N,)``, data: a sweep over it is one ``vmap``) replaces
+        ``config.lambda_init`` when given.
         """
         cfg = self.config
+        lam0 = cfg.lambda_init if lambda_init is None else lambda_init
+        lam = jnp.broadcast_to(jnp.asarray(lam0, jnp.float32), (self.num_agents,))
         runner = self.trainer.init(
             key,
             params,
-            Shaping(jnp.full((self.num_agents,), cfg.lambda_init, jnp.float32), jnp.bool_(True)),
+            Shaping(lam, jnp.bool_(True)),
             env_params,
             self._main_trainable(),
         )
@@ -339,7 +348,7 @@ class AdversarialSampler:
         eps = jnp.broadcast_to(jnp.asarray(epsilon, jnp.float32), (self.num_agents,))
         return SamplerState(
             runner=runner,
-            lam=jnp.full((self.num_agents,), cfg.lambda_init, jnp.float32),
+            lam=lam,
             epsilon=eps,
             round=jnp.int32(0),
         )
