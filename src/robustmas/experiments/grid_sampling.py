@@ -248,10 +248,12 @@ def _program(shape_key: GridSamplingSettings) -> _Program:
 def _shape_key(s: GridSamplingSettings) -> GridSamplingSettings:
     """The settings with the fields the compiled program does not read set to fixed values.
 
-    Eps and the initial multipliers are data in the sampler's state; scoring and checkpointing
-    happen outside the program.
+    Eps and the initial multipliers are data in the sampler's state; the chunk length is the
+    chunk program's own argument; scoring and checkpointing happen outside the program.
     """
-    return dataclasses.replace(s, eps_per_step=0.0, lambda_init=0.0, window=1, checkpoint_rounds=1)
+    return dataclasses.replace(
+        s, eps_per_step=0.0, lambda_init=0.0, rounds=1, window=1, checkpoint_rounds=1
+    )
 
 
 def _save(workdir: Path, state: SamplerState, history: Mapping[str, np.ndarray], s: Any) -> None:
