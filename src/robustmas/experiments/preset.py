@@ -300,16 +300,27 @@ def _where(data: Any, where: str) -> tuple[tuple[str, Any], ...]:
     return tuple((str(k), v) for k, v in data.items())
 
 
-def _checks(raw: Any, source: str) -> tuple[Check, ...]:
-    if not isinstance(raw, list):
-        raise PresetError(f"{source}: checks: expected [[checks]] tables")
+def _tables(raw: Any, source: str, key: str) -> list[tuple[str, dict[str, Any]]]:
+    """The ``[[key]]`` tables of a preset, each with its error prefix.
+
+    Their ``where`` and ``against`` become ``(field, value)`` pairs.
+    """
+    if not isinstance(raw, list) or not all(isinstance(item, Mapping) for item in raw):
+        raise PresetError(f"{source}: {key}: expected [[{key}]] tables")
     out = []
     for i, item in enumerate(raw):
-        where = f"{source}: checks[{i}]"
+        where = f"{source}: {key}[{i}]"
         item = dict(item)
-        for key in ("where", "against"):
-            if key in item:
-                item[key] = _where(item[key], f"{where}.{key}")
+        for field in ("where", "against"):
+            if field in item:
+                item[field] = _where(item[field], f"{where}.{field}")
+        out.append((where, item))
+    return out
+
+
+def _checks(raw: Any, source: str) -> tuple[Check, ...]:
+    out = []
+    for where, item in _tables(raw, source, "checks"):
         check = build_settings(Check, item, where)
         if check.test not in CHECK_TESTS:
             raise PresetError(
@@ -328,16 +339,10 @@ def _checks(raw: Any, source: str) -> tuple[Check, ...]:
 
 
 def _paper_values(raw: Any, source: str) -> tuple[PaperValue, ...]:
-    if not isinstance(raw, list):
-        raise PresetError(f"{source}: paper_values: expected [[paper_values]] tables")
-    out = []
-    for i, item in enumerate(raw):
-        where = f"{source}: paper_values[{i}]"
-        item = dict(item)
-        if "where" in item:
-            item["where"] = _where(item["where"], f"{where}.where")
-        out.append(build_settings(PaperValue, item, where))
-    return tuple(out)
+    return tuple(
+        build_settings(PaperValue, item, where)
+        for where, item in _tables(raw, source, "paper_values")
+    )
 
 
 def _rows(

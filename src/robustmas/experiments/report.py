@@ -172,29 +172,21 @@ def write_report(table: Any, curves: Mapping[str, Mapping[str, Any]], out: str |
         json.dumps(table.to_json(), indent=1, sort_keys=True) + "\n"
     )
     (folder / "preset.toml").write_text(preset.text)
-    grid = preset.point_fields
-    metrics = [m for m in table.metrics if any(m in r.mean for r in table.rows)]
-    refs = sorted({k for r in table.rows for k in r.reference})
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in [*grid, *metrics, *refs])
+    columns, rows = table.layout()
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in columns)
     body = []
-    for r in table.rows:
-        cells = [html.escape(str(r.point[g])) for g in grid]
-        for m in metrics:
-            text = f"{r.mean[m]:.3f} ± {r.stderr[m]:.3f}" if m in r.mean else "-"
-            if m in r.paper:
-                text += f"<br><small>paper {r.paper[m]:g}</small>"
-            cells.append(text)
-        cells += [f"{r.reference[k]:.3f}" if k in r.reference else "-" for k in refs]
+    for row in rows:
+        cells = [
+            html.escape(text) + ("" if paper is None else f"<br><small>paper {paper:g}</small>")
+            for text, paper in row
+        ]
         body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     for name in table.missing:
-        body.append(
-            f"<tr><td colspan='{len(grid) + len(metrics) + len(refs)}'>"
-            f"{html.escape(name)}: not finished</td></tr>"
-        )
+        body.append(f"<tr><td colspan='{len(columns)}'>{html.escape(name)}: not finished</td></tr>")
     legend = "".join(
         f"<li><b>{html.escape(m)}</b>: {html.escape(d)}</li>"
         for m, d in table.metrics.items()
-        if m in metrics
+        if m in columns
     )
     checks = (
         "".join(

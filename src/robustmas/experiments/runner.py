@@ -289,27 +289,38 @@ class ExperimentTable:
     checks: tuple[CheckResult, ...] = field(default=())
     """The preset's checks (only evaluated when no cell is missing)."""
 
+    def layout(self) -> tuple[list[str], list[list[tuple[str, float | None]]]]:
+        """Column names and, per row, each cell's text with the paper's number (or ``None``).
+
+        Columns: the cell's fields (:attr:`~robustmas.experiments.preset.Preset.point_fields`),
+        the metrics as mean ± s.e., then the references.
+        """
+        fields = self.preset.point_fields
+        metrics = [m for m in self.metrics if any(m in r.mean for r in self.rows)]
+        refs = sorted({k for r in self.rows for k in r.reference})
+        rows = []
+        for r in self.rows:
+            row: list[tuple[str, float | None]] = [
+                (f"{r.point[g]:g}" if isinstance(r.point[g], float) else str(r.point[g]), None)
+                for g in fields
+            ]
+            row += [
+                (f"{r.mean[m]:.3f} ± {r.stderr[m]:.3f}" if m in r.mean else "-", r.paper.get(m))
+                for m in metrics
+            ]
+            row += [(f"{r.reference[k]:.3f}" if k in r.reference else "-", None) for k in refs]
+            rows.append(row)
+        return [*fields, *metrics, *refs], rows
+
     def markdown(self) -> str:
         """The table as Markdown (mean ± s.e. over seeds).
 
         No timings, so two runs with the same seeds give the same text.
         """
-        grid = self.preset.point_fields
-        refs = sorted({k for r in self.rows for k in r.reference})
-        metrics = [m for m in self.metrics if any(m in r.mean for r in self.rows)]
-        head = [*grid, *metrics, *refs]
+        head, rows = self.layout()
         lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-        for r in self.rows:
-            cells = [
-                f"{r.point[g]:g}" if isinstance(r.point[g], float) else str(r.point[g])
-                for g in grid
-            ]
-            for m in metrics:
-                text = f"{r.mean[m]:.3f} ± {r.stderr[m]:.3f}" if m in r.mean else "-"
-                if m in r.paper:
-                    text += f" (paper {r.paper[m]:g})"
-                cells.append(text)
-            cells += [f"{r.reference[k]:.3f}" if k in r.reference else "-" for k in refs]
+        for row in rows:
+            cells = [text if paper is None else f"{text} (paper {paper:g})" for text, paper in row]
             lines.append("| " + " | ".join(cells) + " |")
         for name in self.missing:
             lines.append(f"| {name} (not finished) |" + " |" * (len(head) - 1))
