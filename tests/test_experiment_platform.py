@@ -240,6 +240,14 @@ def test_cli_rejects_bad_input(tmp_path: Path) -> None:
         app, ["experiment", "status", "nope", "--store", str(tmp_path / "s.duckdb")]
     )
     assert unknown.exit_code == 2 and "not found" in unknown.output
+    from robustmas.experiments.store import RunStore
+
+    with RunStore(tmp_path / "other.duckdb") as db:
+        other = db.create_run("stackelberg-pomdp", "maintain-v0", {}, [0])
+    wrong = runner.invoke(
+        app, ["experiment", "status", other, "--store", str(tmp_path / "other.duckdb")]
+    )
+    assert wrong.exit_code == 2 and "not an experiment" in wrong.output
     bad = tmp_path / "bad.toml"
     bad.write_text(TINY.replace("horizon = 5", "horizon = -5"))
     refused = runner.invoke(app, ["experiment", "run", str(bad)])

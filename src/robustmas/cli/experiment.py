@@ -148,6 +148,10 @@ def experiment_status(
             except KeyError as exc:
                 raise UserError(str(exc).strip("'\"")) from None
             cells = db.cells(run_id)
+        if record["kind"] != "experiment":
+            raise UserError(
+                f"{run_id}: a {record['kind']} run, not an experiment; see `robustmas runs show`"
+            )
         planned = record["config"].get("cells", [])
         status = {
             "run_id": run_id,
