@@ -383,3 +383,46 @@ def test_unmatched_check_compares_across_cells() -> None:
     )
     assert evaluate_check(bound, [*dynamic, *frozen]).passed
     assert not evaluate_check(bound, [_row("x", True, 0.0, 0.2)]).passed
+
+
+def _tensorboard_scalars(folder: Path) -> dict[str, dict[int, float]]:
+    """Scalars of the TensorBoard event files under ``folder`` (TFRecord framing, no reader)."""
+    import struct
+
+    from tensorboardX.proto.event_pb2 import Event
+
+    out: dict[str, dict[int, float]] = {}
+    for path in folder.rglob("events.out.tfevents.*"):
+        data = path.read_bytes()
+        at = 0
+        while at < len(data):
+            (length,) = struct.unpack("<Q", data[at : at + 8])
+            event = Event.FromString(data[at + 12 : at + 12 + length])
+            at += 12 + length + 4
+            for value in event.summary.value:
+                out.setdefault(value.tag, {})[event.step] = value.simple_value
+    return out
+
+
+def test_tensorboard_sink_writes_curves_and_finals(tiny_file: Path, tmp_path: Path) -> None:
+    pytest.importorskip("tensorboardX")
+    from robustmas.experiments.sinks import TensorBoardSink, tag
+
+    store = tmp_path / "tb.duckdb"
+    sink = TensorBoardSink(tmp_path / "tb")
+    try:
+        run_id = run_experiment(load_preset(tiny_file), store=store, sinks=[sink])
+    finally:
+        sink.close()
+    scalars = _tensorboard_scalars(tmp_path / "tb" / run_id)
+    cell = "eps_per_step=0.3"
+    curve = curves(store, run_id)[cell]["lambda"]
+    assert tag(cell, "lambda") == "eps_per_step_0.3/lambda"
+    logged = scalars[tag(cell, "lambda")]
+    assert sorted(logged) == curve["x"]
+    for j, step in enumerate(curve["x"]):
+        mean = np.mean([row[j] for row in curve["per_seed"]])
+        assert logged[step] == pytest.approx(mean, rel=1e-6)
+    table = experiment_table(store, run_id)
+    finals = scalars[tag(cell, "final", "exact_regret")]
+    assert [finals[s] for s in (0, 1)] == pytest.approx(table.rows[1].per_seed["exact_regret"])

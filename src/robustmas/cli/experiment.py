@@ -56,6 +56,10 @@ def experiment_run(
     report: Annotated[
         str | None, typer.Option(help="Also write the HTML report into this folder.")
     ] = None,
+    tensorboard: Annotated[
+        str | None,
+        typer.Option(help="Also write curves as TensorBoard event files into this folder."),
+    ] = None,
     quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
     store: StoreOption = DEFAULT_STORE_PATH,
 ) -> None:
@@ -105,15 +109,23 @@ def experiment_run(
             elif "task" in current:
                 bars.update(current["task"], completed=event.done, total=event.total)
 
-        with bars:
-            run_id = run_experiment(
-                loaded,
-                budget=budget,
-                seeds=seeds,
-                backend=backend,
-                store=store,
-                progress=on_progress,
-            )
+        from robustmas.experiments.sinks import MetricSink, TensorBoardSink
+
+        sinks: list[MetricSink] = [] if tensorboard is None else [TensorBoardSink(tensorboard)]
+        try:
+            with bars:
+                run_id = run_experiment(
+                    loaded,
+                    budget=budget,
+                    seeds=seeds,
+                    backend=backend,
+                    store=store,
+                    progress=on_progress,
+                    sinks=sinks,
+                )
+        finally:
+            for sink in sinks:
+                sink.close()
         table = experiment_table(store, run_id)
         typer.echo(f"run {run_id} ({loaded.id}, budget {budget}, {table.seeds} seeds)")
         typer.echo(table.markdown())

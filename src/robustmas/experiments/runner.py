@@ -32,6 +32,7 @@ import numpy as np
 
 from robustmas.experiments.cells import get_kind
 from robustmas.experiments.preset import Cell, Check, Preset, PresetError, parse_preset
+from robustmas.experiments.sinks import MetricSink
 from robustmas.experiments.store import DEFAULT_STORE, RunStore
 
 __all__ = [
@@ -122,6 +123,7 @@ def run_experiment(
     backend: str = "local",
     store: str | Path = DEFAULT_STORE,
     progress: ProgressFn | None = None,
+    sinks: Sequence[MetricSink] = (),
 ) -> str:
     """Run (or continue) ``preset`` at ``budget``; returns the run id.
 
@@ -132,6 +134,8 @@ def run_experiment(
         backend: ``local`` or ``ray``.
         store: DuckDB file; cell checkpoints go beside it.
         progress: called with :class:`ExperimentProgress` events.
+        sinks: also receive every cell this call finishes (e.g.
+            :class:`~robustmas.experiments.sinks.TensorBoardSink`).
 
     Raises:
         PresetError: an unknown budget; ValueError: an unknown backend or ``seeds < 1``.
@@ -167,7 +171,7 @@ def run_experiment(
         if c.name in finished:
             report(ExperimentProgress(c.name, -1, len(todo), len(cells), 1, 1, "skip"))
     if backend == "ray":
-        _run_ray(preset, budget, n_seeds, todo, len(cells), store, run_id, report)
+        _run_ray(preset, budget, n_seeds, todo, len(cells), store, run_id, report, sinks)
     else:
         kind = get_kind(preset.kind)
         for index, cell in enumerate(todo):
@@ -182,6 +186,8 @@ def run_experiment(
             seconds = time.perf_counter() - start
             with RunStore(store) as db:
                 db.put_cell(run_id, cell.name, dict(cell.point), result, seconds)
+            for sink in sinks:
+                sink.write_cell(run_id, cell.name, result)
             report(ExperimentProgress(cell.name, index, len(todo), len(cells), 1, 1, "finish"))
     with RunStore(store) as db:
         db.finish(run_id, {"cells": len(cells)}, status="finished")
@@ -197,6 +203,7 @@ def _run_ray(
     store: str | Path,
     run_id: str,
     report: ProgressFn,
+    sinks: Sequence[MetricSink],
 ) -> None:
     try:
         import ray  # pyright: ignore[reportMissingImports]
@@ -226,6 +233,8 @@ def _run_ray(
         result, seconds = ray.get(ready[0])
         with RunStore(store) as db:
             db.put_cell(run_id, c.name, dict(c.point), result, seconds)
+        for sink in sinks:
+            sink.write_cell(run_id, c.name, result)
         report(ExperimentProgress(c.name, i, len(todo), total, 1, 1, "finish"))
 
 
