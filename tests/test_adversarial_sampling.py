@@ -36,8 +36,9 @@ PPO = AGENT_PPO
 def _sampler(**fields: Any) -> AdversarialSampler:
     setup = make_grid_game(f"tragedy-v0:episode_length={T}")
     config = AdversarialSamplingConfig(
-        ppo=PPO, rounds=2, main_updates=2, deviation_updates=2, eval_episodes=8, **fields
-    )
+        **{"ppo": PPO, "rounds": 2, "main_updates": 2, "deviation_updates": 2,
+           "eval_episodes": 8, **fields}
+    )  # fmt: skip
     return AdversarialSampler(config, setup.env, setup.params)
 
 
@@ -185,3 +186,20 @@ def test_monte_carlo_regret_matches_the_exact_dp_regret_across_eps() -> None:
     # The exact regret grows with the slack.
     mean_regret = np.mean(exact_regrets, axis=1)
     assert np.all(np.diff(mean_regret) >= -0.1), mean_regret
+
+
+def test_kl_radius_bounds_the_realised_deviation_kl() -> None:
+    """D15: with a radius, every deviation ends within it; without, the same updates leave it."""
+    deviation = dataclasses.replace(PPO, lr=0.05, ent_coef=0.0, update_epochs=4)
+    free = _sampler(deviation_ppo=deviation, deviation_updates=6)
+    bounded = _sampler(deviation_ppo=deviation, deviation_updates=6, kl_radius=0.02)
+    runner = free.init(jax.random.PRNGKey(0), 0.0).runner
+    key = jax.random.PRNGKey(1)
+    loose = np.asarray(jax.jit(free.estimate_regret)(runner, key).deviation_kl)
+    tight = np.asarray(jax.jit(bounded.estimate_regret)(runner, key).deviation_kl)
+    assert np.all(loose > 0.02), loose  # the bound binds
+    assert np.all(tight <= 0.02 + 1e-6) and np.all(tight >= 0.0), tight
+    with pytest.raises(ValueError, match="kl_radius: excludes fresh_deviation"):
+        _sampler(kl_radius=0.1, fresh_deviation=True)
+    with pytest.raises(ValueError, match="kl_radius: must be > 0"):
+        _sampler(kl_radius=0.0)

@@ -127,6 +127,9 @@ class GridSamplingSettings:
     """Epochs per deviation update."""
     deviation_ent_coef: float = 0.0
     """Entropy bonus of the deviations."""
+    kl_radius: float | None = None
+    """D15's trust-region radius of the deviations (unset: no stop; see
+    :attr:`~robustmas.robust.adversarial_sampling.AdversarialSamplingConfig.kl_radius`)."""
     fresh_deviation: bool = False
     """Also deviate from a freshly initialised actor and keep the better deviation (a less
     local regret; see :attr:`~robustmas.robust.adversarial_sampling.AdversarialSamplingConfig.
@@ -188,6 +191,7 @@ def sampling_config(s: GridSamplingSettings) -> AdversarialSamplingConfig:
         principal_lr_scale=s.principal_lr_scale,
         meta_beta=s.meta_beta if s.method == "ermas" else 0.0,
         fresh_deviation=s.fresh_deviation,
+        kl_radius=s.kl_radius,
     )
 
 

@@ -43,8 +43,10 @@ Deviations from the spec's recommendations, and why:
   factor (:func:`~robustmas.rl.optim.with_learner_scale`) in the same compiled program.
 * D16's meta step moves the actor only: the deviation's critic learned the agent's raw return,
   the main critic the shaped one, so mixing them has no meaning.
-* The trust-region early stop (D15 ``kl_radius``) is not built; the deviation's PPO
-  ``approx_kl`` is logged per round instead.
+* D15's trust region is an optional stop (``kl_radius``): a deviation update that would take
+  the deviating agent's policy further than ``kl_radius`` (KL from the snapshot policy, mean
+  over the snapshot's current observations) is rejected and the deviation stops there.  The
+  realised KL is logged every round (``deviation_kl``) with or without the stop.
 
 Everything is data in :class:`SamplerState` (``epsilon`` and ``lambda`` included), so one
 compiled :meth:`AdversarialSampler.train` ``vmap``-s over seeds x eps x agent types.
@@ -130,6 +132,11 @@ class AdversarialSamplingConfig:
     Doubles the deviation cost; the max of two estimates is biased upwards by their noise.  The
     ERMAS meta step still moves against the deviation from the snapshot (a step towards a
     fresh actor would undo the main update)."""
+    kl_radius: float | None = None
+    """D15's trust-region radius: reject a deviation update that takes the agent's policy
+    further than this from the snapshot policy (KL, mean over the snapshot's observations) and
+    stop there; ``None``: no stop (the released code's implicit bound: ``K`` clipped updates).
+    Excludes :attr:`fresh_deviation` (a fresh actor starts outside any such region)."""
 
     def __post_init__(self) -> None:
         for name in ("rounds", "main_updates", "deviation_updates"):
@@ -148,6 +155,14 @@ class AdversarialSamplingConfig:
         for name in ("lambda_lr", "principal_lr_scale", "meta_beta", "meta_cap"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name}: must be >= 0, got {getattr(self, name)}")
+        if self.kl_radius is not None:
+            if not self.kl_radius > 0:
+                raise ValueError(f"kl_radius: must be > 0 (or None), got {self.kl_radius}")
+            if self.fresh_deviation:
+                raise ValueError(
+                    "kl_radius: excludes fresh_deviation (a fresh actor starts outside any trust "
+                    "region of the snapshot); set one of them"
+                )
         if self.ppo.parameter_sharing:
             raise ValueError(
                 "ppo.parameter_sharing: must be False (one parameter set per learner; see the "
@@ -261,7 +276,8 @@ class RegretEstimate(NamedTuple):
     deviation_actor: Any
     """Each agent's deviation actor, leaves ``(N, N + 1, ...)``."""
     deviation_kl: jax.Array
-    """Mean PPO ``approx_kl`` of each deviation's updates, ``(N,)`` (D15: logged, not bounded)."""
+    """Realised ``KL(snapshot || deviation)`` of each agent's policy, mean over the snapshot's
+    current observations, ``(N,)`` (D15; bounded by ``kl_radius`` when it is set)."""
 
 
 class AdversarialSampler:
@@ -361,6 +377,16 @@ class AdversarialSampler:
         trainer = self.trainer if trainer is None else trainer
         return jax.lax.scan(lambda r, _: trainer.update(r), runner, None, length=n)
 
+    def _policy_kl(self, actor_p: Any, actor_q: Any, obs: jax.Array, i: jax.Array) -> jax.Array:
+        """``KL(p_i || q_i)`` of agent ``i``'s policies, mean over ``obs`` ``(E, N + 1, ...)``."""
+
+        def mine(actor: Any) -> Any:
+            return jax.tree_util.tree_map(lambda x: x[i], actor)
+
+        p = cast(Any, self.trainer.policy(mine(actor_p), obs[:, i]))
+        q = cast(Any, self.trainer.policy(mine(actor_q), obs[:, i]))
+        return p.kl_divergence(q).mean()
+
     def returns(self, actor: Any, key: jax.Array, env_params: Any) -> jax.Array:
         """Returns ``(eval_episodes, N + 1)`` of the sampled policies (common random numbers)."""
         return self.trainer.evaluate_returns(
@@ -392,8 +418,20 @@ class AdversarialSampler:
                 key=jax.random.fold_in(key_dev, i),
                 opt_state=fresh if cfg.reset_deviation_optimizer else runner.opt_state,
             )
-            alone, metrics = self._updates(alone, k, dev_trainer)
-            return alone.params.actor, metrics["approx_kl"].mean()
+            snapshot = runner.params.actor
+            if cfg.kl_radius is None:
+                alone, _ = self._updates(alone, k, dev_trainer)
+            else:
+                radius = cfg.kl_radius
+
+                def bounded(r: RunnerState, _: None) -> tuple[RunnerState, None]:
+                    new = dev_trainer.update(r)[0]
+                    inside = self._policy_kl(snapshot, new.params.actor, runner.obs, i) <= radius
+                    kept = jax.tree_util.tree_map(lambda a, b: jnp.where(inside, b, a), r, new)
+                    return kept, None
+
+                alone, _ = jax.lax.scan(bounded, alone, None, length=k)
+            return alone.params.actor, self._policy_kl(snapshot, alone.params.actor, runner.obs, i)
 
         dev_actor, dev_kl = jax.vmap(deviate)(jnp.arange(n))
         base = self.returns(runner.params.actor, key_eval, runner.env_params)  # (E, N + 1)
