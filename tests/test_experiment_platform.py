@@ -372,6 +372,11 @@ def test_unmatched_check_compares_across_cells() -> None:
     close = _row("close", False, -0.31, 0.095, se=0.01)
     result = evaluate_check(check, [*dynamic, *frozen, close])
     assert not result.passed and "reached by: close" in result.detail
+    # So does one whose principal reward is higher by less than its s.e.
+    near = _row("near", False, -0.295, 0.08)
+    near.stderr["mc_principal"] = 0.01  # type: ignore[index]
+    result = evaluate_check(check, [*dynamic, *frozen, near])
+    assert not result.passed and "reached by: near" in result.detail
     # References may be settings fields: regret at most eps (0.1) + 0.02 in the dynamic cells.
     bound = Check(
         name="regret <= eps",

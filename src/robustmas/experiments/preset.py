@@ -96,9 +96,9 @@ class Check:
     (``|y - reference| <= tolerance`` in every cell) or ``at_most`` / ``at_least`` (``y``
     compared with a number or with another metric, in every cell matching ``where``) or
     ``unmatched`` (no cell matching ``where`` reaches the point of the cells matching
-    ``against`` with the lowest ``y``: each has a higher ``y``, or a ``reference`` (e.g. its
-    regret) more than one standard error above that point's; RP Fig. 5's frozen-lambda
-    ablation, spec Sec. 4)."""
+    ``against`` with the lowest ``y``: each has a ``y`` or a ``reference`` (e.g. its regret)
+    more than one of its standard errors above that point's; RP Fig. 5's frozen-lambda
+    ablation, spec Sec. 4, whose rule allows no error on ``y``)."""
     y: str
     """Metric (mean over seeds) the check reads."""
     x: str = ""

@@ -407,10 +407,13 @@ def _unmatched(check: Check, rows: Sequence[Row], targets: Sequence[Row]) -> Che
         return CheckResult(check, False, f"metric {check.y!r} or {check.reference!r} missing")
     best = min(targets, key=lambda r: r.mean[check.y])
     y0, ref0 = best.mean[check.y], best.mean[check.reference]
+    # A cell is clearly apart from the target when its y is higher by more than one standard
+    # error or its reference (regret) is. The spec's rule allows no error on y; this is stricter.
     reached = [
         r.cell
         for r in rows
-        if r.mean[check.y] <= y0 and r.mean[check.reference] <= ref0 + r.stderr[check.reference]
+        if r.mean[check.y] <= y0 + r.stderr[check.y]
+        and r.mean[check.reference] <= ref0 + r.stderr[check.reference]
     ]
     detail = (
         f"{best.cell}: {check.y} {y0:.3f} at {check.reference} {ref0:.3f}; "
