@@ -38,9 +38,9 @@ def experiment_list() -> None:
         from robustmas.experiments.preset import list_presets
 
         for preset in list_presets():
-            typer.echo(f"{preset.id:<12} {preset.kind:<14} {preset.title}")
-            typer.echo(f"{'':<12} {preset.paper}")
-            typer.echo(f"{'':<12} {_budgets(preset)}")
+            typer.echo(f"{preset.id:<18} {preset.kind:<18} {preset.title}")
+            typer.echo(f"{'':<18} {preset.paper}")
+            typer.echo(f"{'':<18} {_budgets(preset)}")
 
     guard(run)
 
