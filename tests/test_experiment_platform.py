@@ -56,11 +56,11 @@ y = "lambda"
 value = 0.9
 
 [[checks]]
-name = "regret at eps 0 below 5 per step (cannot fail: a sanity bound)"
-test = "at_most"
-y = "exact_regret"
-value = 5.0
-where = { eps_per_step = 0.0 }
+name = "at eps 0.3 the principal keeps at least the stage game's worst case"
+test = "at_least"
+y = "principal"
+reference = "stage_worst_case"
+where = { eps_per_step = 0.3 }
 
 [[paper_values]]
 metric = "principal"
