@@ -252,6 +252,8 @@ def test_cli_rejects_bad_input(tmp_path: Path) -> None:
     bad.write_text(TINY.replace("horizon = 5", "horizon = -5"))
     refused = runner.invoke(app, ["experiment", "run", str(bad)])
     assert refused.exit_code == 2 and "horizon: must be >= 1" in refused.output
+    local = runner.invoke(app, ["experiment", "run", "rp-fig2", "--ray-address", "auto"])
+    assert local.exit_code == 2 and "ray_address: only with backend 'ray'" in local.output
 
 
 STACKELBERG = """

@@ -50,6 +50,10 @@ def experiment_run(
     preset: Annotated[str, typer.Argument(help="Shipped preset id or a .toml file.")],
     budget: Annotated[str, typer.Option(help="smoke (minutes) or full (the paper's).")] = "smoke",
     backend: Annotated[str, typer.Option(help="local (this process) or ray.")] = "local",
+    ray_address: Annotated[
+        str | None,
+        typer.Option(help="Ray cluster address (with --backend ray; default: a local Ray)."),
+    ] = None,
     seeds: Annotated[
         int | None, typer.Option(help="Seeds per cell (default: the budget's).")
     ] = None,
@@ -122,6 +126,7 @@ def experiment_run(
                     store=store,
                     progress=on_progress,
                     sinks=sinks,
+                    ray_address=ray_address,
                 )
         finally:
             for sink in sinks:

@@ -124,6 +124,7 @@ def run_experiment(
     store: str | Path = DEFAULT_STORE,
     progress: ProgressFn | None = None,
     sinks: Sequence[MetricSink] = (),
+    ray_address: str | None = None,
 ) -> str:
     """Run (or continue) ``preset`` at ``budget``; returns the run id.
 
@@ -136,12 +137,18 @@ def run_experiment(
         progress: called with :class:`ExperimentProgress` events.
         sinks: also receive every cell this call finishes (e.g.
             :class:`~robustmas.experiments.sinks.TensorBoardSink`).
+        ray_address: the Ray cluster to connect to (``backend="ray"``; ``None``: start a
+            local instance unless Ray is already initialised).  Cell checkpoints then live on
+            the workers' file system under the store's folder, which must be shared storage
+            for a killed cell to resume on another machine.
 
     Raises:
         PresetError: an unknown budget; ValueError: an unknown backend or ``seeds < 1``.
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend: expected one of {', '.join(BACKENDS)}, got {backend!r}")
+    if ray_address is not None and backend != "ray":
+        raise ValueError("ray_address: only with backend 'ray'")
     if budget not in preset.budgets:
         raise PresetError(
             f"budget: {budget!r} is not defined by {preset.id}; defined: "
@@ -171,7 +178,9 @@ def run_experiment(
         if c.name in finished:
             report(ExperimentProgress(c.name, -1, len(todo), len(cells), 1, 1, "skip"))
     if backend == "ray":
-        _run_ray(preset, budget, n_seeds, todo, len(cells), store, run_id, report, sinks)
+        _run_ray(
+            preset, budget, n_seeds, todo, len(cells), store, run_id, report, sinks, ray_address
+        )
     else:
         kind = get_kind(preset.kind)
         for index, cell in enumerate(todo):
@@ -204,6 +213,7 @@ def _run_ray(
     run_id: str,
     report: ProgressFn,
     sinks: Sequence[MetricSink],
+    address: str | None,
 ) -> None:
     try:
         import ray  # pyright: ignore[reportMissingImports]
@@ -211,7 +221,9 @@ def _run_ray(
         raise ValueError(
             "backend: 'ray' needs the ray extra: pip install 'robustmas[ray]'"
         ) from None
-    if not ray.is_initialized():  # a local instance; connect to a cluster with ray.init first
+    if address is not None:
+        ray.init(address=address, log_to_driver=False, ignore_reinit_error=True)
+    elif not ray.is_initialized():  # a local instance
         ray.init(include_dashboard=False, log_to_driver=False, object_store_memory=RAY_STORE)
     task = ray.remote(_run_cell)
     pending = {
