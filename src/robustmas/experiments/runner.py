@@ -20,7 +20,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import math
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -32,6 +31,7 @@ import numpy as np
 
 from robustmas.experiments.cells import get_kind
 from robustmas.experiments.preset import Cell, Check, Preset, PresetError, parse_preset
+from robustmas.experiments.report import mean_and_stderr
 from robustmas.experiments.sinks import MetricSink
 from robustmas.experiments.store import DEFAULT_STORE, RunStore
 
@@ -387,10 +387,6 @@ _ROUNDING = 1e-9
 """Slack for bounds a statistic can meet exactly (e.g. a rank correlation of 0.9 with 5 cells)."""
 
 
-def _stderr(values: np.ndarray) -> float:
-    return float(values.std(ddof=1) / math.sqrt(len(values))) if len(values) > 1 else 0.0
-
-
 def _matches(row: Row, where: Sequence[tuple[str, Any]]) -> bool:
     return all(row.point.get(k, row.settings.get(k)) == v for k, v in where)
 
@@ -523,7 +519,10 @@ def experiment_table(store: str | Path, run_id: str) -> ExperimentTable:
                 point=dict(cell.point),
                 settings=settings,
                 mean={k: float(np.mean(v)) for k, v in per_seed.items()},
-                stderr={k: _stderr(np.asarray(v)) for k, v in per_seed.items()},
+                stderr={
+                    k: float(mean_and_stderr(np.asarray(v)[:, None])[1][0])
+                    for k, v in per_seed.items()
+                },
                 per_seed=per_seed,
                 reference={k: float(v) for k, v in result.get("reference", {}).items()},
                 paper=paper,
