@@ -15,7 +15,13 @@ import pytest
 from typer.testing import CliRunner
 
 from robustmas.cli.app import app
-from robustmas.experiments.preset import PresetError, list_presets, load_preset, parse_preset
+from robustmas.experiments.preset import (
+    BUDGETS,
+    PresetError,
+    list_presets,
+    load_preset,
+    parse_preset,
+)
 from robustmas.experiments.report import write_report
 from robustmas.experiments.runner import (
     cell_workdir,
@@ -97,7 +103,7 @@ def test_shipped_presets_load_and_expand() -> None:
     assert fig2.budget_seeds("full") == 10 and fig2.budget_seeds("smoke") == 3
     assert all(c.settings.rounds == 300 for c in fig2.cells("full"))
     for preset in presets.values():
-        assert set(preset.budgets) >= {"smoke", "full"}
+        assert set(preset.budgets) >= set(BUDGETS)
 
 
 @pytest.mark.parametrize(

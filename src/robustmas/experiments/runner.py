@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -44,6 +43,8 @@ __all__ = [
     "ExperimentTable",
     "Row",
     "cell_workdir",
+    "curves",
+    "evaluate_check",
     "experiment_run_id",
     "experiment_table",
     "load_run_preset",
@@ -547,8 +548,3 @@ def curves(store: str | Path, run_id: str) -> dict[str, dict[str, Any]]:
     with RunStore(store) as db:
         cells = db.cells(run_id)
     return {name: c["result"].get("curves", {}) for name, c in cells.items()}
-
-
-def dumps(table: ExperimentTable) -> str:
-    """:meth:`ExperimentTable.to_json` as sorted, indented JSON text."""
-    return json.dumps(table.to_json(), indent=1, sort_keys=True)
