@@ -196,7 +196,7 @@ def test_sigkill_mid_cell_then_restart_gives_the_same_table(
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    with np.load(first_cell.with_name("metrics.npz")) as saved:
+    with np.load(first_cell.with_name("state.metrics.npz")) as saved:
         rounds_at_kill = saved["lambda"].shape[1]
     assert rounds_at_kill < 24, "the cell finished before the kill; nothing was resumed"
     status = runner.invoke(app, ["experiment", "status", run_id, "--store", str(store), "--json"])
@@ -439,3 +439,93 @@ def test_tensorboard_sink_writes_curves_and_finals(tiny_file: Path, tmp_path: Pa
     table = experiment_table(store, run_id)
     finals = scalars[tag(cell, "final", "exact_regret")]
     assert [finals[s] for s in (0, 1)] == pytest.approx(table.rows[1].per_seed["exact_regret"])
+
+
+def _wandb_history(folder: Path) -> list[dict[str, float]]:
+    """History rows of the one offline run under ``folder`` (its ``.wandb`` log, no reader).
+
+    The file is a LevelDB-style log: a 7-byte header (``:W&B``, magic, version), then 32 KiB
+    blocks of chunks (crc32 u32, length u16, type u8: 1 full, 2 first, 3 middle, 4 last), each
+    record a ``wandb_internal.Record``.
+    """
+    import json
+    import struct
+
+    from wandb.proto.wandb_internal_pb2 import Record
+
+    (path,) = folder.glob("wandb/offline-run-*/run-*.wandb")
+    data = path.read_bytes()
+    assert data[:4] == b":W&B"
+    rows: list[dict[str, float]] = []
+    at, block, pending = 7, 32768, b""
+    while at + 7 <= len(data):
+        if block - at % block < 7:  # a block's tail too short for a header is padding
+            at += block - at % block
+            continue
+        _, length, kind = struct.unpack("<IHB", data[at : at + 7])
+        pending += data[at + 7 : at + 7 + length]
+        at += 7 + length
+        if kind in (1, 4):
+            record = Record.FromString(pending)
+            pending = b""
+            if record.WhichOneof("record_type") == "history":
+                rows.append(
+                    {
+                        item.key or "/".join(item.nested_key): json.loads(item.value_json)
+                        for item in record.history.item
+                    }
+                )
+    return rows
+
+
+def test_wandb_sink_logs_curves_and_finals_offline(
+    finished: tuple[Path, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wandb = pytest.importorskip("wandb")
+    from robustmas.experiments.sinks import WandbSink, tag
+    from robustmas.experiments.store import RunStore
+
+    # What the sink sets in offline mode, set here so that it is undone after the test.
+    for name, value in [("MODE", "offline"), ("SILENT", "true"), ("ERROR_REPORTING", "false")]:
+        monkeypatch.setenv(f"WANDB_{name}", value)
+
+    args = ["experiment", "run", "rp-fig2", "--wandb", str(tmp_path), "--wandb-mode", "cloud"]
+    bad = runner.invoke(app, args)
+    assert bad.exit_code == 2 and "wandb: mode must be one of offline" in bad.output
+    with monkeypatch.context() as m:
+        m.setitem(sys.modules, "wandb", None)  # as if the extra were not installed
+        with pytest.raises(ValueError, match=r"pip install 'robustmas\[wandb\]'"):
+            WandbSink(tmp_path)
+
+    # The finished run's cells, fed as run_experiment feeds them (it is the TensorBoard test
+    # that runs the experiment with a sink; this one saves a second run of it).
+    store, run_id = finished
+    with RunStore(store) as db:
+        cells = db.cells(run_id)
+    sink = WandbSink(tmp_path / "wb", project="robustmas-test")
+    try:
+        for name, cell in cells.items():
+            sink.write_cell(run_id, name, cell["result"])
+    finally:
+        sink.close()
+        wandb.teardown()  # ends wandb's service process now rather than at interpreter exit
+    rows = _wandb_history(tmp_path / "wb")
+    logged: dict[str, dict[int, float]] = {}
+    for row in rows:
+        x = int(row["step"] if "step" in row else row["seed"])
+        for key, value in row.items():
+            if "/" in key:
+                logged.setdefault(key, {})[x] = value
+    cell = "eps_per_step=0.3"
+    curve = curves(store, run_id)[cell]["lambda"]
+    assert sorted(logged[tag(cell, "lambda")]) == curve["x"]
+    for j, step in enumerate(curve["x"]):
+        mean = np.mean([row[j] for row in curve["per_seed"]])
+        assert logged[tag(cell, "lambda")][step] == pytest.approx(mean, rel=1e-6)
+    table = experiment_table(store, run_id)
+    finals = logged[tag(cell, "final", "exact_regret")]
+    assert [finals[s] for s in (0, 1)] == pytest.approx(table.rows[1].per_seed["exact_regret"])
+    assert {
+        tag("eps_per_step=0.0", "lambda"),
+        tag("eps_per_step=0.0", "final", "principal"),
+    } <= set(logged)

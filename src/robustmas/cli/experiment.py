@@ -64,6 +64,15 @@ def experiment_run(
         str | None,
         typer.Option(help="Also write curves as TensorBoard event files into this folder."),
     ] = None,
+    wandb: Annotated[
+        str | None,
+        typer.Option(help="Also log curves to Weights & Biases, its files in this folder."),
+    ] = None,
+    wandb_project: Annotated[str, typer.Option(help="W&B project (with --wandb).")] = "robustmas",
+    wandb_mode: Annotated[
+        str,
+        typer.Option(help="W&B mode (with --wandb): offline (sync later), online or disabled."),
+    ] = "offline",
     quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
     store: StoreOption = DEFAULT_STORE_PATH,
 ) -> None:
@@ -113,9 +122,11 @@ def experiment_run(
             elif "task" in current:
                 bars.update(current["task"], completed=event.done, total=event.total)
 
-        from robustmas.experiments.sinks import MetricSink, TensorBoardSink
+        from robustmas.experiments.sinks import MetricSink, TensorBoardSink, WandbSink
 
         sinks: list[MetricSink] = [] if tensorboard is None else [TensorBoardSink(tensorboard)]
+        if wandb is not None:
+            sinks.append(WandbSink(wandb, project=wandb_project, mode=wandb_mode))
         try:
             with bars:
                 run_id = run_experiment(

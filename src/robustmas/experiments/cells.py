@@ -61,6 +61,7 @@ _KINDS: dict[str, CellKind] = {}
 _BUILTIN = {
     "grid-sampling": "robustmas.experiments.grid_sampling",
     "stackelberg-pomdp": "robustmas.experiments.stackelberg_cells",
+    "principal-cross-table": "robustmas.experiments.cross_table_cells",
 }
 
 

@@ -44,6 +44,7 @@ from typing import Any
 __all__ = [
     "BUDGETS",
     "CHECK_TESTS",
+    "ROW_TESTS",
     "Cell",
     "Check",
     "PaperValue",
@@ -76,7 +77,20 @@ _TOP = {
 }
 
 
-CHECK_TESTS = ("increasing", "decreasing", "within", "at_most", "at_least", "unmatched")
+CHECK_TESTS = (
+    "increasing",
+    "decreasing",
+    "within",
+    "at_most",
+    "at_least",
+    "unmatched",
+    "best_worst_column",
+    "best_mean_rank",
+    "row_at_least",
+    "row_at_most",
+)
+ROW_TESTS = ("best_worst_column", "best_mean_rank", "row_at_least", "row_at_most")
+"""Cross-table tests: they compare rows over :attr:`Check.columns`."""
 """The tests a :class:`Check` may name."""
 
 
@@ -98,9 +112,15 @@ class Check:
     ``unmatched`` (no cell matching ``where`` reaches the point of the cells matching
     ``against`` with the lowest ``y``: each has a ``y`` or a ``reference`` (e.g. its regret)
     more than one of its standard errors above that point's; RP Fig. 5's frozen-lambda
-    ablation, spec Sec. 4, whose rule allows no error on ``y``)."""
-    y: str
-    """Metric (mean over seeds) the check reads."""
+    ablation, spec Sec. 4, whose rule allows no error on ``y``).  Cross tables (rows:
+    training methods, :attr:`columns`: test types, higher is better): ``best_worst_column``
+    (the row matching ``where`` has the highest worst column of all rows, within
+    ``tolerance``), ``best_mean_rank`` (its mean rank over the columns is the best of all
+    rows), ``row_at_least`` / ``row_at_most`` (in every column, the row matching ``where`` is at
+    least / at most the row matching ``against``, within ``stderrs`` combined standard errors
+    plus ``tolerance``)."""
+    y: str = ""
+    """Metric (mean over seeds) the check reads (every test but the cross-table ones)."""
     x: str = ""
     """Grid field (``increasing``, ``decreasing``)."""
     reference: str = ""
@@ -118,6 +138,11 @@ class Check:
     x_max: float | None = None
     """Only cells whose grid field :attr:`x` is at most this (e.g. the eps range where a
     regret can track eps)."""
+    columns: tuple[str, ...] = ()
+    """Cross-table tests: the metrics (test types) the rows are compared over."""
+    stderrs: float = 0.0
+    """``row_at_least`` / ``row_at_most``: slack in combined standard errors
+    ``sqrt(se_a^2 + se_b^2)``."""
 
 
 @dataclass(frozen=True)
@@ -332,6 +357,14 @@ def _checks(raw: Any, source: str) -> tuple[Check, ...]:
             raise PresetError(f"{where}: an unmatched check needs reference and against")
         if check.x_max is not None and not check.x:
             raise PresetError(f"{where}: x: x_max needs the grid field x it bounds")
+        if check.test not in ROW_TESTS and not check.y:
+            raise PresetError(f"{where}: y: a {check.test} check needs the metric y it reads")
+        if check.test in ROW_TESTS and not check.columns:
+            raise PresetError(f"{where}: columns: a {check.test} check needs the columns")
+        if check.test in ("row_at_least", "row_at_most") and not (check.where and check.against):
+            raise PresetError(f"{where}: a {check.test} check needs where and against")
+        if check.test in ("best_worst_column", "best_mean_rank") and not check.where:
+            raise PresetError(f"{where}: where: a {check.test} check names its row in where")
         if check.test == "within" and not check.reference:
             raise PresetError(f"{where}: reference: a within check needs a reference metric")
         out.append(check)

@@ -188,6 +188,11 @@ def write_report(table: Any, curves: Mapping[str, Mapping[str, Any]], out: str |
         for m, d in table.metrics.items()
         if m in columns
     )
+    near_best = (
+        "<p><code>*</code>: within one standard error of the column's best mean.</p>"
+        if getattr(table, "compare_columns", False)
+        else ""
+    )
     checks = (
         "".join(
             f"<li class='{'pass' if c.passed else 'fail'}'>{'PASS' if c.passed else 'FAIL'}: "
@@ -218,7 +223,7 @@ def write_report(table: Any, curves: Mapping[str, Mapping[str, Any]], out: str |
 {table.seeds} seeds per cell; mean ± standard error over seeds.</p>
 <p>{html.escape(preset.description)}</p>
 <h2>Table</h2><table><tr>{head}</tr>{"".join(body)}</table>
-<ul>{legend}</ul>
+<ul>{legend}</ul>{near_best}
 <h2>Checks</h2><ul>{checks}</ul>
 <h2>The paper's numbers</h2><ul>{paper}</ul>
 <h2>Training curves</h2>{figures}

@@ -310,16 +310,38 @@ class ExperimentTable:
     """Cells not finished yet."""
     checks: tuple[CheckResult, ...] = field(default=())
     """The preset's checks (only evaluated when no cell is missing)."""
+    compare_columns: bool = False
+    """A cross table (rows: methods, columns: test types, higher is better): cells within one
+    s.e. of their column's best are marked (:meth:`near_best`)."""
+
+    def near_best(self) -> set[tuple[str, str]]:
+        """``(cell, metric)`` pairs whose mean plus one s.e. reaches the column's best mean.
+
+        Empty unless :attr:`compare_columns`.  RP Fig. 3's text marks the cells "within
+        standard error" of the column's top-1 this way.
+        """
+        if not self.compare_columns:
+            return set()
+        out = set()
+        for m in self.metrics:
+            rows = [r for r in self.rows if m in r.mean]
+            if not rows:
+                continue
+            best = max(r.mean[m] for r in rows)
+            out |= {(r.cell, m) for r in rows if r.mean[m] + r.stderr[m] >= best}
+        return out
 
     def layout(self) -> tuple[list[str], list[list[tuple[str, float | None]]]]:
         """Column names and, per row, each cell's text with the paper's number (or ``None``).
 
         Columns: the cell's fields (:attr:`~robustmas.experiments.preset.Preset.point_fields`),
-        the metrics as mean ± s.e., then the references.
+        the metrics as mean ± s.e. (`` *`` where within one s.e. of the column's best, for
+        cross tables), then the references.
         """
         fields = self.preset.point_fields
         metrics = [m for m in self.metrics if any(m in r.mean for r in self.rows)]
         refs = sorted({k for r in self.rows for k in r.reference})
+        near = self.near_best()
         rows = []
         for r in self.rows:
             row: list[tuple[str, float | None]] = [
@@ -327,7 +349,12 @@ class ExperimentTable:
                 for g in fields
             ]
             row += [
-                (f"{r.mean[m]:.3f} ± {r.stderr[m]:.3f}" if m in r.mean else "-", r.paper.get(m))
+                (
+                    f"{r.mean[m]:.3f} ± {r.stderr[m]:.3f}{' *' if (r.cell, m) in near else ''}"
+                    if m in r.mean
+                    else "-",
+                    r.paper.get(m),
+                )
                 for m in metrics
             ]
             row += [(f"{r.reference[k]:.3f}" if k in r.reference else "-", None) for k in refs]
@@ -347,6 +374,8 @@ class ExperimentTable:
         for name in self.missing:
             lines.append(f"| {name} (not finished) |" + " |" * (len(head) - 1))
         out = "\n".join(lines) + "\n"
+        if self.compare_columns:
+            out += "\n`*`: within one standard error of the column's best mean.\n"
         if self.checks:
             out += (
                 "\n"
@@ -433,8 +462,69 @@ def _unmatched(check: Check, rows: Sequence[Row], targets: Sequence[Row]) -> Che
     return CheckResult(check, not reached, detail)
 
 
+def _rank_rows(check: Check, rows: Sequence[Row]) -> CheckResult:
+    """``best_worst_column`` / ``best_mean_rank`` of the row matching ``where``."""
+    missing = [f"{r.cell}: {c}" for r in rows for c in check.columns if c not in r.mean]
+    if missing:
+        return CheckResult(check, False, "missing: " + "; ".join(missing[:4]))
+    mine = [r for r in rows if _matches(r, check.where)]
+    if len(mine) != 1:
+        return CheckResult(check, False, f"{len(mine)} rows match its 'where' (need one)")
+    row = mine[0]
+    others = [r for r in rows if r is not row]
+    if check.test == "best_worst_column":
+        worst = {r.cell: min(r.mean[c] for c in check.columns) for r in rows}
+        rival = max(others, key=lambda r: worst[r.cell]) if others else row
+        ok = all(worst[row.cell] >= worst[r.cell] - check.tolerance for r in others)
+        detail = (
+            f"{row.cell}: worst column {worst[row.cell]:.3f}; best other row {rival.cell}: "
+            f"{worst[rival.cell]:.3f}"
+        )
+        return CheckResult(check, ok, detail)
+    from scipy.stats import rankdata
+
+    means = np.array([[r.mean[c] for c in check.columns] for r in rows])
+    ranks = np.stack([rankdata(-means[:, j]) for j in range(len(check.columns))], 1).mean(1)
+    index = rows.index(row)
+    order = np.argsort(ranks, kind="stable")
+    ok = all(ranks[index] <= ranks[j] + _ROUNDING for j in range(len(rows)))
+    detail = "mean ranks: " + "; ".join(f"{rows[j].cell} {ranks[j]:.2f}" for j in order[:4])
+    if index not in order[:4]:
+        detail += f"; {row.cell} {ranks[index]:.2f}"
+    return CheckResult(check, ok, detail)
+
+
+def _compare_rows(check: Check, rows: Sequence[Row]) -> CheckResult:
+    """``row_at_least`` / ``row_at_most``: the ``where`` row against the ``against`` row."""
+    mine = [r for r in rows if _matches(r, check.where)]
+    theirs = [r for r in rows if _matches(r, check.against)]
+    if len(mine) != 1 or len(theirs) != 1:
+        return CheckResult(check, False, "its 'where' and 'against' must each match one row")
+    a, b = mine[0], theirs[0]
+    failures = []
+    for c in check.columns:
+        if c not in a.mean or c not in b.mean:
+            failures.append(f"{c} missing")
+            continue
+        slack = check.stderrs * float(np.hypot(a.stderr[c], b.stderr[c])) + check.tolerance
+        gap = a.mean[c] - b.mean[c]
+        if (check.test == "row_at_least" and gap < -slack) or (
+            check.test == "row_at_most" and gap > slack
+        ):
+            failures.append(f"{c}: {a.mean[c]:.3f} vs {b.mean[c]:.3f} (slack {slack:.3f})")
+    detail = f"{a.cell} against {b.cell}: {len(check.columns) - len(failures)} of "
+    detail += f"{len(check.columns)} columns hold"
+    if failures:
+        detail += "; fails: " + "; ".join(failures[:4])
+    return CheckResult(check, not failures, detail)
+
+
 def evaluate_check(check: Check, rows: Sequence[Row]) -> CheckResult:
     """One check on finished rows (see :class:`~robustmas.experiments.preset.Check`)."""
+    if check.test in ("best_worst_column", "best_mean_rank"):
+        return _rank_rows(check, rows)
+    if check.test in ("row_at_least", "row_at_most"):
+        return _compare_rows(check, rows)
     all_rows = rows
     rows = [
         r
@@ -536,11 +626,27 @@ def experiment_table(store: str | Path, run_id: str) -> ExperimentTable:
         preset=preset,
         budget=budget,
         seeds=len(record["seeds"]),
-        metrics=dict(kind.metrics),
+        metrics=_metrics(kind, rows),
         rows=tuple(rows),
         missing=tuple(missing),
         checks=checks,
+        compare_columns=bool(getattr(kind, "compare_columns", False)),
     )
+
+
+def _metrics(kind: Any, rows: Sequence[Row]) -> dict[str, str]:
+    """Metric -> description: the cells' metrics beyond the kind's own, then the kind's.
+
+    Extra metrics are e.g. a cross table's test types, described by the kind's
+    ``metric_description`` where it has one.
+    """
+    extra: dict[str, str] = {}
+    describe = getattr(kind, "metric_description", None)
+    for r in rows:
+        for m in r.mean:
+            if m not in kind.metrics and m not in extra:
+                extra[m] = describe(m) if describe else m
+    return {**extra, **kind.metrics}
 
 
 def curves(store: str | Path, run_id: str) -> dict[str, dict[str, Any]]:

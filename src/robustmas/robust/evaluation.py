@@ -42,6 +42,7 @@ __all__ = [
     "TypeEvaluation",
     "cross_table",
     "evaluate_principal",
+    "evaluate_principals",
     "params_digest",
     "stack_types",
 ]
@@ -119,6 +120,38 @@ def evaluate_principal(
         ValueError: mismatched type names, ``seeds < 1`` or a config that shares parameters.
         PrincipalChanged: the principal's parameters changed (never expected).
     """
+    batch = jax.tree_util.tree_map(lambda x: jnp.asarray(x)[None], principal_params)
+    return evaluate_principals(
+        env,
+        type_params,
+        type_names,
+        batch,
+        config,
+        seeds=seeds,
+        key=key,
+        warm_start=warm_start,
+        eval_episodes=eval_episodes,
+    )[0]
+
+
+def evaluate_principals(
+    env: Environment[Any, Any],
+    type_params: Any,
+    type_names: Sequence[str],
+    principals: Any,
+    config: PPOConfig,
+    *,
+    seeds: int = 3,
+    key: jax.Array | None = None,
+    warm_start: Any = None,
+    eval_episodes: int = 32,
+) -> list[TypeEvaluation]:
+    """:func:`evaluate_principal` for several principals stacked on a leading axis, in one call.
+
+    Principals x test types x seeds are one ``vmap`` (one compiled program); every principal
+    meets the same new-agent seeds (common random numbers across rows of a cross table).
+    Arguments as :func:`evaluate_principal`, ``principals`` with a leading batch axis.
+    """
     if config.parameter_sharing:
         raise ValueError("config.parameter_sharing: must be False (the principal is a slice)")
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
@@ -126,17 +159,20 @@ def evaluate_principal(
     num_types = int(jax.tree_util.tree_leaves(type_params)[0].shape[0])
     if len(type_names) != num_types:
         raise ValueError(f"type_names: {len(type_names)} names for {num_types} stacked test types")
+    count = int(jax.tree_util.tree_leaves(principals)[0].shape[0])
     trainer = PPO(config, env)
     players = trainer.num_agents
     trainable = jnp.arange(players) < players - 1
-    before = params_digest(principal_params)
+    before = [
+        params_digest(jax.tree_util.tree_map(lambda x, p=p: x[p], principals)) for p in range(count)
+    ]
     key = jax.random.PRNGKey(0) if key is None else key
 
-    def one(env_params: Any, k: jax.Array) -> tuple[Any, jax.Array]:
+    def one(principal: Any, env_params: Any, k: jax.Array) -> tuple[Any, jax.Array]:
         k_init, k_eval = jax.random.split(k)
         runner = trainer.init(k_init, warm_start, None, env_params, trainable)
         params = jax.tree_util.tree_map(
-            lambda full, mine: full.at[-1].set(mine), runner.params, principal_params
+            lambda full, mine: full.at[-1].set(mine), runner.params, principal
         )
         runner = dataclasses.replace(runner, params=params)
         runner, _ = jax.lax.scan(
@@ -148,19 +184,26 @@ def evaluate_principal(
         return _principal(runner.params), returns.mean(axis=0)
 
     keys = jax.random.split(key, seeds)
-    run = jax.jit(jax.vmap(jax.vmap(one, in_axes=(None, 0)), in_axes=(0, None)))
-    final_principal, returns = run(type_params, keys)
-    for t in range(num_types):
-        for s in range(seeds):
-            after = params_digest(
-                jax.tree_util.tree_map(lambda x, t=t, s=s: x[t, s], final_principal)
-            )
-            if after != before:
-                raise PrincipalChanged(
-                    f"the frozen principal changed under test type {type_names[t]!r}, seed {s}"
+    per_seed = jax.vmap(one, in_axes=(None, None, 0))
+    per_type = jax.vmap(per_seed, in_axes=(None, 0, None))
+    run = jax.jit(jax.vmap(per_type, in_axes=(0, None, None)))
+    final_principal, returns = run(principals, type_params, keys)
+    for p in range(count):
+        for t in range(num_types):
+            for s in range(seeds):
+                after = params_digest(
+                    jax.tree_util.tree_map(lambda x, p=p, t=t, s=s: x[p, t, s], final_principal)
                 )
+                if after != before[p]:
+                    raise PrincipalChanged(
+                        f"the frozen principal {p} changed under test type {type_names[t]!r}, "
+                        f"seed {s}"
+                    )
     returns = np.asarray(returns, np.float64)
-    return TypeEvaluation(tuple(type_names), returns[..., -1], returns[..., :-1], before)
+    return [
+        TypeEvaluation(tuple(type_names), returns[p, ..., -1], returns[p, ..., :-1], before[p])
+        for p in range(count)
+    ]
 
 
 @dataclass(frozen=True)

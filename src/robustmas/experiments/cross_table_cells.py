@@ -1,0 +1,372 @@
+"""The ``principal-cross-table`` cell kind: train a principal one way, test it on agent types.
+
+References: Zhao, Trott, Xiong, Zheng, AAAI 2023, arXiv:2106.05492 (RP), Sec. 6, Fig. 3 and
+App. B; ERMAS (ICLR 2021 submission), Sec. 4.3 "Evaluation Workflow" and Fig. 4; spec
+``robust-principal-ermas.md`` Sec. 3 and decisions D19, D20, D24.
+
+One cell is one **row** of the papers' cross tables: a training method, run for all its seeds
+in one vmapped program, then every trained principal frozen and scored against every **test
+type** (the columns) by training fresh agents under that type
+(:func:`~robustmas.robust.evaluation.evaluate_principals`: principals x types x new-agent seeds
+in one vmapped program; the principal's parameters are hashed before and after).
+
+Training methods (:attr:`CrossTableSettings.method`):
+
+* ``marl``: plain multi-agent PPO (:class:`~robustmas.robust.marl.JointPPO`) with agents of
+  :attr:`~CrossTableSettings.train_type` -- RP Fig. 3's rows "MARL", "Adv (Q)", "RiskAv (eta)";
+  ERMAS's DR baseline is the type ``dr:1`` (reward noise ``U[-1, 1]`` redrawn per episode), its
+  RR baseline :attr:`~CrossTableSettings.principal_risk_eta` (a concave principal reward);
+* ``alg3`` / ``ermas``: RP Alg. 3 / ERMAS (:mod:`robustmas.robust.adversarial_sampling`, the
+  ``grid-sampling`` kind's training, original agents as RP Sec. 6 says).
+
+Agent types are strings: ``original``, ``adv:Q`` (``r_i - Q r_0``, or the released code's
+convex mix with ``adv_mode = "convex"``), ``riskav:ETA``, ``dr:WIDTH``.  Each column's metric
+is the type string; values are the principal's undiscounted return **per step** (episode return
+divided by the horizon, so different horizons compare; the papers print episode returns over
+500 steps).  With :attr:`~CrossTableSettings.top_k`, the best ``top_k`` seeds of the row on the
+validation type (not a test column, D19) are kept for every column; all seeds' values stay in
+``info``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+
+from robustmas.envs.grid_game import GridGame, GridParams, with_agent_types
+from robustmas.envs.grid_presets import GridSetup, make_grid_game
+from robustmas.experiments.cells import CellProgress, register_kind
+from robustmas.experiments.chunks import run_chunked
+from robustmas.experiments.grid_sampling import GridSamplingSettings, sampling_config, train_sampler
+from robustmas.robust.evaluation import evaluate_principals, stack_types
+from robustmas.robust.marl import JointPPO
+
+__all__ = [
+    "CROSS_TABLE",
+    "CrossTableKind",
+    "CrossTableSettings",
+    "agent_type_params",
+    "parse_agent_type",
+]
+
+CROSS_METHODS = ("marl", "alg3", "ermas")
+TYPE_KINDS = ("original", "adv", "riskav", "dr")
+
+
+def parse_agent_type(spec: str) -> tuple[str, float]:
+    """``"adv:0.25"`` -> ``("adv", 0.25)``; ``"original"`` -> ``("original", 0.0)``.
+
+    Raises:
+        ValueError: an unknown kind, a missing or bad number, or a negative one.
+    """
+    kind, _, number = spec.partition(":")
+    if kind not in TYPE_KINDS:
+        raise ValueError(f"agent type {spec!r}: expected original, adv:Q, riskav:ETA or dr:WIDTH")
+    if kind == "original":
+        if number:
+            raise ValueError(f"agent type {spec!r}: 'original' takes no number")
+        return kind, 0.0
+    try:
+        value = float(number)
+    except ValueError:
+        raise ValueError(f"agent type {spec!r}: {kind} needs a number, e.g. {kind}:0.25") from None
+    if not np.isfinite(value) or value < 0:
+        raise ValueError(f"agent type {spec!r}: the number must be finite and >= 0")
+    return kind, value
+
+
+def agent_type_params(env: GridGame, params: GridParams, spec: str, adv_mode: str) -> GridParams:
+    """``params`` with every agent of the type ``spec`` (see the module docstring)."""
+    kind, value = parse_agent_type(spec)
+    if kind == "adv":
+        return with_agent_types(env, params, adv_q=value, adv_mode=adv_mode)  # type: ignore[arg-type]
+    if kind == "riskav":
+        return with_agent_types(env, params, risk_eta=value)
+    if kind == "dr":
+        return with_agent_types(env, params, noise_width=value, noise_per_episode=True)
+    return params
+
+
+@dataclass(frozen=True)
+class CrossTableSettings(GridSamplingSettings):
+    """One row of a cross table: the game, the training method, the test types.
+
+    The fields shared with ``grid-sampling`` configure the training (PPO and, for ``alg3`` /
+    ``ermas``, the sampler); the new agents of the evaluation use the same PPO settings.
+    """
+
+    method: str = "marl"
+    """``marl`` (plain MARL with agents of :attr:`train_type`), ``alg3`` (RP Alg. 3) or
+    ``ermas``."""
+    game: str = "nmatrix-v0"
+    """Grid game id; the principal must act (``nmatrix-v0`` moves, ``augmented=true`` sets
+    officers)."""
+    obs: str = "scaled"
+    """Observation encoding."""
+    exact: bool = False
+    """Not used by this kind (no exact scoring of an acting principal yet)."""
+    train_type: str = "original"
+    """Agents' type during ``marl`` training (``alg3`` / ``ermas`` train on ``original``)."""
+    principal_risk_eta: float = 0.0
+    """Risk transform of the principal's own training reward (RR, ERMAS Sec. 4.3; 1 is
+    ``log(1 + r)``, 0 off); ``marl`` only."""
+    train_updates: int = 0
+    """PPO updates of a ``marl`` run (0: ``rounds x main_updates``, the principal's updates in
+    ``alg3``, so both rows give the principal the same number of updates)."""
+    test_types: tuple[str, ...] = ("original",)
+    """The columns: agent types the frozen principal is tested against."""
+    adv_mode: str = "paper"
+    """``adv:Q`` as ``r_i - Q r_0`` (``paper``, RP Sec. 6) or ``(1 - Q) r_i - Q r_0``
+    (``convex``, the released N-matrix code; D11)."""
+    validation_type: str = ""
+    """Type that chooses the ``top_k`` seeds (not a test column, D19); empty: no selection."""
+    top_k: int = 0
+    """Seeds kept per row by :attr:`validation_type` (0: all)."""
+    eval_updates: int = 100
+    """PPO updates of the new agents under each test type."""
+    eval_seeds: int = 2
+    """New-agent seeds per principal and test type (the score is their mean)."""
+    eval_score_episodes: int = 16
+    """Episodes of each final score."""
+
+    def __post_init__(self) -> None:
+        if self.method not in CROSS_METHODS:
+            raise ValueError(
+                f"method: expected one of {', '.join(CROSS_METHODS)}, got {self.method!r}"
+            )
+        for name in ("horizon", "rounds", "checkpoint_rounds", "num_envs", "eval_updates",
+                     "eval_seeds", "eval_score_episodes"):  # fmt: skip
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}: must be >= 1, got {getattr(self, name)}")
+        if self.exact:
+            raise ValueError("exact: not available for a cross table; set exact = false")
+        if not self.test_types:
+            raise ValueError("test_types: give at least one test type, e.g. ['original']")
+        if len(set(self.test_types)) != len(self.test_types):
+            raise ValueError(f"test_types: duplicates in {list(self.test_types)}")
+        for spec in (*self.test_types, self.train_type):
+            parse_agent_type(spec)
+        if self.validation_type:
+            parse_agent_type(self.validation_type)
+            if self.validation_type in self.test_types:
+                raise ValueError(
+                    f"validation_type: {self.validation_type!r} is a test column; choose a "
+                    "type outside test_types (D19)"
+                )
+        if self.top_k < 0 or (self.top_k > 0 and not self.validation_type):
+            raise ValueError("top_k: needs validation_type and must be >= 0")
+        if self.adv_mode not in ("paper", "convex"):
+            raise ValueError(f"adv_mode: expected 'paper' or 'convex', got {self.adv_mode!r}")
+        if self.train_updates < 0 or self.principal_risk_eta < 0:
+            raise ValueError("train_updates and principal_risk_eta: must be >= 0")
+        if self.method != "marl" and (
+            self.train_type != "original" or self.principal_risk_eta != 0
+        ):
+            raise ValueError(
+                f"train_type / principal_risk_eta: only for method = 'marl' ({self.method} "
+                "trains with original agents and the principal's own reward)"
+            )
+
+    @property
+    def sampling(self) -> GridSamplingSettings:
+        """The ``grid-sampling`` settings of the row (a ``marl`` row reads only their PPO)."""
+        names = [f.name for f in dataclasses.fields(GridSamplingSettings)]
+        fields = {n: getattr(self, n) for n in names}
+        fields["method"] = "alg3" if self.method == "marl" else self.method
+        fields["window"] = min(self.window, self.rounds)
+        return GridSamplingSettings(**fields)
+
+    @property
+    def marl_updates(self) -> int:
+        """PPO updates of a ``marl`` row."""
+        return self.train_updates or self.rounds * self.main_updates
+
+
+@lru_cache(maxsize=4)
+def _setup(game: str, horizon: int, obs: str) -> GridSetup:
+    return make_grid_game(game, episode_length=horizon, obs=obs)
+
+
+class _Marl:
+    """A :class:`JointPPO` and its compiled, vmapped init and chunk programs for one shape."""
+
+    def __init__(self, s: CrossTableSettings):
+        setup = _setup(s.game, s.horizon, s.obs)
+        self.algo = JointPPO(
+            sampling_config(s.sampling).ppo,
+            setup.env,
+            setup.params,
+            principal_lr_scale=s.principal_lr_scale,
+        )
+        self.init = jax.jit(jax.vmap(self.algo.init, in_axes=(0, None)))
+        self._chunks: dict[int, Any] = {}
+
+    def chunk(self, n: int) -> Any:
+        if n not in self._chunks:
+            self._chunks[n] = jax.jit(jax.vmap(lambda r: self.algo.run_updates(r, n)))
+        return self._chunks[n]
+
+
+@lru_cache(maxsize=4)
+def _marl(shape: CrossTableSettings) -> _Marl:
+    return _Marl(shape)
+
+
+def _training_params(s: CrossTableSettings, setup: GridSetup) -> GridParams:
+    params = agent_type_params(setup.env, setup.params, s.train_type, s.adv_mode)
+    if s.principal_risk_eta:
+        params = dataclasses.replace(
+            params, risk_eta=params.risk_eta.at[-1].set(s.principal_risk_eta)
+        )
+    return params
+
+
+class CrossTableKind:
+    """The ``principal-cross-table`` kind (see the module docstring)."""
+
+    name = "principal-cross-table"
+    settings_type = CrossTableSettings
+    metrics: Mapping[str, str] = {
+        "mean_over_types": "principal reward per step, mean over the test columns",
+    }
+    """The test types' columns are added per preset (each type string is a metric)."""
+    compare_columns = True
+    """Tables of this kind mark, per column, the rows within one s.e. of the best."""
+
+    def metric_description(self, name: str) -> str:
+        """Description of a test type's column."""
+        return f"principal reward per step against new agents of type {name}"
+
+    def run(
+        self, settings: Any, seeds: int, seed: int, workdir: Path, progress: CellProgress
+    ) -> dict[str, Any]:
+        """Train the row's principals (resumable), evaluate them, select seeds, report."""
+        s: CrossTableSettings = settings
+        setup = _setup(s.game, s.horizon, s.obs)
+        if setup.env.principal not in ("mover", "augmented"):
+            raise ValueError(
+                f"game: {s.game!r} has a principal that does not act ({setup.env.principal}); "
+                "a cross table trains one (use nmatrix-v0 or augmented=true)"
+            )
+        evaluation = s.eval_updates
+        train_total = s.rounds if s.method != "marl" else s.marl_updates
+        total = train_total + evaluation
+
+        def train_progress(done: int, _: int) -> None:
+            progress(done, total)
+
+        curves: dict[str, Any] = {}
+        info: dict[str, Any] = {"method": s.method}
+        if s.method == "marl":
+            program = _marl(_marl_shape(s))
+            keys = jax.random.split(jax.random.PRNGKey(seed), seeds)
+            params = _training_params(s, setup)
+            runner, history = run_chunked(
+                workdir,
+                "train",
+                lambda: program.init(keys, params),
+                program.chunk,
+                total=train_total,
+                every=s.checkpoint_rounds,
+                count=lambda r: int(np.asarray(r.update_step).reshape(-1)[0]),
+                keep=("agent_episode_return",),
+                config=s,
+                progress=train_progress,
+            )
+            principals = jax.tree_util.tree_map(lambda x: x[:, -1], runner.params)
+            train_curve = history["agent_episode_return"][..., -1] / s.horizon
+        else:
+            _, state, history = train_sampler(s.sampling, seeds, seed, workdir, train_progress)
+            principals = jax.tree_util.tree_map(lambda x: x[:, -1], state.runner.params)
+            train_curve = history["principal_return"] / s.horizon
+            info["lambda_final"] = history["lambda"][:, -1].tolist()
+            curves["lambda"] = {
+                "x": (np.arange(history["lambda"].shape[1]) + 1).tolist(),
+                "per_seed": history["lambda"].mean(axis=2).tolist(),
+            }
+        curves["train_principal"] = {
+            "x": (np.arange(train_curve.shape[1]) + 1).tolist(),
+            "per_seed": np.nan_to_num(train_curve).tolist(),
+        }
+        scores = self._evaluate(s, setup, principals, seed, workdir)  # (types, seeds)
+        progress(total, total)
+        types = list(s.test_types) + ([s.validation_type] if s.validation_type else [])
+        all_seeds = {t: scores[j].tolist() for j, t in enumerate(types)}
+        chosen = np.arange(seeds)
+        if s.top_k:
+            if s.top_k > seeds:
+                raise ValueError(f"top_k: {s.top_k} exceeds the {seeds} seeds of the run")
+            validation = scores[len(s.test_types)]
+            chosen = np.sort(np.argsort(-validation, kind="stable")[: s.top_k])
+        per_seed = {t: scores[j, chosen].tolist() for j, t in enumerate(s.test_types)}
+        per_seed["mean_over_types"] = scores[: len(s.test_types), chosen].mean(axis=0).tolist()
+        info.update(all_seeds=all_seeds, selected=chosen.tolist())
+        return {"per_seed": per_seed, "reference": {}, "curves": curves, "info": info}
+
+    def _evaluate(
+        self,
+        s: CrossTableSettings,
+        setup: GridSetup,
+        principals: Any,
+        seed: int,
+        workdir: Path,
+    ) -> np.ndarray:
+        """Principal reward per step ``(types, seeds)``, cached in ``workdir/evaluation.npz``."""
+        path = workdir / "evaluation.npz"
+        if path.exists():
+            with np.load(path, allow_pickle=False) as data:
+                return data["scores"]
+        types = list(s.test_types) + ([s.validation_type] if s.validation_type else [])
+        stacked = stack_types(
+            [agent_type_params(setup.env, setup.params, t, s.adv_mode) for t in types]
+        )
+        ppo = sampling_config(s.sampling).ppo
+        config = dataclasses.replace(ppo, total_timesteps=s.eval_updates * ppo.batch_size)
+        results = evaluate_principals(
+            setup.env,
+            stacked,
+            types,
+            principals,
+            config,
+            seeds=s.eval_seeds,
+            key=jax.random.fold_in(jax.random.PRNGKey(seed), 1),
+            eval_episodes=s.eval_score_episodes,
+        )
+        scores = np.stack([r.returns.mean(axis=1) for r in results], axis=1) / s.horizon
+        workdir.mkdir(parents=True, exist_ok=True)
+        tmp = workdir / "evaluation.tmp.npz"
+        np.savez(tmp, scores=scores)
+        tmp.replace(path)
+        return scores
+
+
+def _marl_shape(s: CrossTableSettings) -> CrossTableSettings:
+    """The fields a ``marl`` program reads (types and lengths are data or outside it)."""
+    return dataclasses.replace(
+        s,
+        train_type="original",
+        principal_risk_eta=0.0,
+        test_types=("original",),
+        validation_type="",
+        top_k=0,
+        train_updates=0,
+        rounds=1,
+        window=1,
+        checkpoint_rounds=1,
+        eps_per_step=0.0,
+        lambda_init=0.0,
+        eval_updates=1,
+        eval_seeds=1,
+        eval_score_episodes=1,
+    )
+
+
+CROSS_TABLE = register_kind(CrossTableKind())
+"""The registered instance."""
