@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 BIN    := $(VENV)/bin
 
-.PHONY: demo test test-slow test-latest lint bench reproduce-stackelberg sweep-stackelberg-sizes rp-fig2 rp-fig5 rp-fig2-small clean
+.PHONY: demo test test-slow test-latest lint bench reproduce-stackelberg sweep-stackelberg-sizes rp-fig2 rp-fig3 rp-fig5 ermas-fig2 ermas-fig3 ermas-fig4 rp-fig2-small bench-rllib clean
 
 # Installs pin the versions the suite was run with (constraints.txt); `make test-latest` takes
 # the newest versions that pyproject.toml's lower bounds allow, in a venv of its own.
@@ -63,12 +63,15 @@ sweep-stackelberg-sizes: $(VENV)/.installed
 	$(PY) -m robustmas.experiments.stackelberg_sizes --out runs/stackelberg-pomdp-sizes
 
 # RP Fig. 2 at a small budget (about 4 min on 2 cores).
-# RP Fig. 2 and 5 at their presets' full budgets, reports into docs/results/ (resumable).
-rp-fig2: $(VENV)/.installed
-	$(BIN)/robustmas experiment run rp-fig2 --budget full --report docs/results/rp-fig2
+# The papers' figures at their presets' full budgets, reports into docs/results/ (resumable).
+FIGURES := rp-fig2 rp-fig3 rp-fig5 ermas-fig2 ermas-fig3 ermas-fig4
+$(FIGURES): $(VENV)/.installed
+	$(BIN)/robustmas experiment run $@ --budget full --report docs/results/$@
 
-rp-fig5: $(VENV)/.installed
-	$(BIN)/robustmas experiment run rp-fig5 --budget full --report docs/results/rp-fig5
+# Alg. 3 against RLlib's multi-agent PPO (benchmark-only extra; about 3 min).
+bench-rllib: $(VENV)/.installed
+	$(PY) -m pip install -q -c constraints.txt -e '.[rllib]'
+	$(PY) benchmarks/bench_rllib_alg3.py
 
 rp-fig2-small: $(VENV)/.installed
 	$(PY) -m robustmas.experiments.tragedy_sweep --out runs/rp-fig2-small
