@@ -1,6 +1,7 @@
 """The ``robustmas`` typer application, assembled from one module per command group.
 
-``cce``, ``sweep`` and ``stackelberg`` (:mod:`robustmas.cli.cce`), ``games``
+``cce``, ``sweep`` and ``stackelberg`` (:mod:`robustmas.cli.cce`), ``arneq``
+(:mod:`robustmas.cli.arneq`), ``games``
 (:mod:`robustmas.cli.games`), ``stackelberg-pomdp`` (:mod:`robustmas.cli.stackelberg_pomdp`),
 ``robust-principal`` (:mod:`robustmas.cli.robust_principal`), ``experiment``
 (:mod:`robustmas.cli.experiment`), ``runs``
@@ -17,6 +18,7 @@ from collections.abc import Sequence
 import typer
 
 from robustmas.cli import (
+    arneq,
     cache,
     cce,
     experiment,
@@ -36,6 +38,7 @@ app = typer.Typer(
 app.command("cce")(cce.cce)
 app.command("sweep")(cce.sweep)
 app.command("stackelberg")(cce.stackelberg)
+app.command("arneq")(arneq.arneq)
 app.add_typer(games.app, name="games")
 app.add_typer(stackelberg_pomdp.app, name="stackelberg-pomdp")
 app.add_typer(robust_principal.app, name="robust-principal")
