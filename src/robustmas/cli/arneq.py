@@ -43,9 +43,9 @@ def arneq(
         ),
     ] = ArneqMethod.auto,
     damping: Annotated[
-        float | None,
-        typer.Option(help="Step of the iteration in (0, 1]; default 1/(t+2) (fictitious play)."),
-    ] = None,
+        float,
+        typer.Option(help="Step of the iteration in (0, 1]; 0 for 1/(t+2) (fictitious play)."),
+    ] = 0.1,
     max_iter: Annotated[int, typer.Option(help="Most best-response rounds.")] = 500,
     tol: Annotated[float, typer.Option(help="Exploitability at which to stop.")] = 1e-6,
     as_json: JsonOption = False,
@@ -70,7 +70,7 @@ def arneq(
             np.asarray(loaded.payoffs),
             k,
             method=method.value,
-            damping=damping,
+            damping=damping or None,
             max_iter=max_iter,
             tol=tol,
         )

@@ -229,7 +229,7 @@ def stage_arneq(
     k: int,
     *,
     method: Literal["auto", "decoupled", "iterated"] = "auto",
-    damping: float | None = None,
+    damping: float | None = 0.1,
     tol: float = 1e-6,
     max_iter: int = 500,
 ) -> StageARNEQ:
@@ -242,7 +242,9 @@ def stage_arneq(
             ``iterated`` (simultaneous damped robust best responses from uniform strategies;
             convergence is not guaranteed) or ``auto`` (the first when it applies).
         damping: step of the iteration, ``x <- (1 - d) x + d BR``; ``None``: ``1 / (t + 2)``
-            (fictitious play).
+            (fictitious play).  On 50 random 3-player 3-action games with ``k = 1``, 0.1 got
+            below 1e-4 in 58% within 300 rounds, fictitious play in none
+            (``benchmarks/arneq_exploitability.py``, ``benchmarks/RESULTS.md``).
         tol: exploitability at which the iteration stops.
         max_iter: most best-response rounds; the least exploitable profile seen is returned.
 
