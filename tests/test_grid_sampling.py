@@ -73,3 +73,15 @@ def test_fresh_deviation_finds_the_regret_of_a_saturated_profile() -> None:
     assert np.all(local < 0.2 * exact), (local, exact)
     assert np.all(found > 0.6 * exact), (found, exact)
     assert np.all(found <= exact + 4 * np.asarray(fresh.regret_stderr) + 1e-6), (found, exact)
+
+
+def test_rise_rounds_counts_the_rounds_to_90_percent_of_the_rise() -> None:
+    from robustmas.experiments.grid_sampling import rise_rounds
+
+    step = np.r_[np.zeros(10), np.ones(20)]
+    assert rise_rounds(step, 1) == 11  # round 11 is the first at the final value
+    assert rise_rounds(np.linspace(0.0, 1.0, 101), 1) == 91  # 0.9 first reached at index 90
+    assert rise_rounds(np.ones(5), 2) == 5  # no rise: the full length
+    assert rise_rounds(np.linspace(1.0, 0.0, 10), 3) == 10  # a fall is no rise
+    # Smoothing over a window: the window ending at round 15 is the first all at the top.
+    assert rise_rounds(step, 5) == 15
