@@ -53,7 +53,7 @@ def test_robust_best_response_equals_brute_force(shape: tuple[int, ...], k: int)
     rng = np.random.default_rng(1)
     pi = [rng.dirichlet(np.ones(m)) for m in shape]
     for i in range(len(shape)):
-        br = robust_best_response(payoffs, i, pi, k)
+        br = robust_best_response(payoffs, i, pi, k, "exact")
         mine = [*pi[:i], br.strategy, *pi[i + 1 :]]
         exact = _brute_phi(payoffs, i, mine, k, range(k, k + 1))
         assert br.value == pytest.approx(exact, abs=1e-9)

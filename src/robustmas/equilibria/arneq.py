@@ -45,7 +45,9 @@ __all__ = [
 ]
 
 SubsetRule = Literal["exact", "at_most"]
-"""Subsets the adversary may corrupt: exactly ``k`` of the others, or 1 to ``k`` of them."""
+"""Subsets the adversary may corrupt: 1 to ``k`` of the others (``at_most``, the paper's
+``N_i``, the default as spec decision 1 recommends) or exactly ``k`` (``exact``: the same value,
+spec Sec. 1.2 point 3, with fewer LP columns)."""
 
 
 def _check(payoffs: np.ndarray, k: int) -> np.ndarray:
@@ -127,7 +129,7 @@ def robust_value(
     player: int,
     strategies: Sequence[np.ndarray],
     k: int,
-    subsets: SubsetRule = "exact",
+    subsets: SubsetRule = "at_most",
 ) -> float:
     """``phi_i(pi_i; pi_-i)``: player ``i``'s worst expected payoff when ``k`` others turn.
 
@@ -136,7 +138,7 @@ def robust_value(
         player: ``i`` (from 0).
         strategies: every player's mixed strategy (``i``'s own is the one evaluated).
         k: corrupted players.
-        subsets: ``"exact"`` (``|K| = k``) or ``"at_most"`` (``1 <= |K| <= k``).
+        subsets: ``"at_most"`` (``1 <= |K| <= k``) or ``"exact"`` (``|K| = k``).
     """
     payoffs = _check(payoffs, k)
     pi = _strategies(payoffs, strategies)
@@ -149,7 +151,7 @@ def robust_best_response(
     player: int,
     strategies: Sequence[np.ndarray] | None,
     k: int,
-    subsets: SubsetRule = "exact",
+    subsets: SubsetRule = "at_most",
 ) -> RobustBestResponse:
     """Player ``i``'s robust best response: one LP (spec Sec. 1.2 point 5).
 
@@ -159,7 +161,7 @@ def robust_best_response(
         strategies: the others' benign mixed strategies (``i``'s entry is ignored); ``None``:
             uniform.
         k: corrupted players, ``0 <= k <= n - 1`` (``k = 0``: an ordinary best response).
-        subsets: ``"exact"`` or ``"at_most"`` (the same value; spec Sec. 1.2 point 3).
+        subsets: ``"at_most"`` or ``"exact"`` (the same value; spec Sec. 1.2 point 3).
 
     Raises:
         ValueError: bad shapes, ``k`` out of range or a strategy that is not a distribution.
