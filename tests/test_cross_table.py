@@ -73,6 +73,15 @@ def test_settings_name_the_field_to_fix() -> None:
         CrossTableSettings(method="vanilla")
     with pytest.raises(ValueError, match="duplicates"):
         CrossTableSettings(test_types=("adv:1", "adv:1"))
+    with pytest.raises(ValueError, match="validation_type: only chooses seeds"):
+        CrossTableSettings(validation_type="adv:1")
+
+
+def test_too_few_seeds_for_top_k_fail_before_training(tmp_path: Path) -> None:
+    s = CrossTableSettings(**TINY)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="top_k: keeps 2 seeds of a run with 1"):
+        CROSS_TABLE.run(s, 1, 0, tmp_path, lambda d, t: None)
+    assert not any(tmp_path.iterdir())  # nothing trained
 
 
 def test_joint_ppo_scales_only_the_principals_learning_rate() -> None:
@@ -136,9 +145,12 @@ def test_a_row_trains_evaluates_selects_and_resumes(method: str, tmp_path: Path)
     mean = np.mean([all_seeds["original"], all_seeds["adv:1"]], axis=0)[chosen]
     np.testing.assert_allclose(result["per_seed"]["mean_over_types"], mean)
     assert "train_principal" in result["curves"]
-    # Finished cells are read back, not retrained; a lost evaluation is recomputed identically.
+    # A finished training is read back, not retrained (its first progress report is the end of
+    # training); a lost evaluation is recomputed identically.
     (tmp_path / "evaluation.npz").unlink()
-    again = CROSS_TABLE.run(s, 3, 0, tmp_path, lambda d, t: None)
+    resumed: list[tuple[int, int]] = []
+    again = CROSS_TABLE.run(s, 3, 0, tmp_path, lambda d, t: resumed.append((d, t)))
+    assert resumed[0] == (total - s.eval_updates, total)
     assert again["per_seed"] == result["per_seed"]
 
 
@@ -194,7 +206,7 @@ def test_cross_table_checks() -> None:
                   against=(("label", "robust"),))  # fmt: skip
     assert evaluate_check(below, rows).passed
     assert not evaluate_check(dataclasses.replace(below, columns=("a",)), rows).passed
-    # Within 2 combined standard errors (0.028): 0.52 >= 0.5 - 0.028 holds, 0.45 does not.
+    # Within 2 combined standard errors (0.028): 0.48 >= 0.5 - 0.028 holds, 0.45 does not.
     above = Check("robust at least", "row_at_least", columns=("a",), where=(("label", "x"),),
                   against=(("label", "robust"),), stderrs=2.0)  # fmt: skip
     assert evaluate_check(above, [*rows, _cross_row("x", [0.48, 0, 0])]).passed

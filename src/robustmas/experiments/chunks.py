@@ -17,9 +17,37 @@ import numpy as np
 from robustmas.experiments.cells import CellProgress
 from robustmas.rl.checkpoint import load_checkpoint, save_checkpoint
 
-__all__ = ["run_chunked"]
+__all__ = ["ChunkedProgram", "run_chunked"]
 
 S = TypeVar("S")
+
+
+class ChunkedProgram:
+    """An algorithm's compiled, vmapped ``init`` and ``n``-step chunk programs (one per ``n``).
+
+    Args:
+        init: the algorithm's ``init`` for one seed.
+        run: ``run(state, n)``: ``n`` steps (static) for one seed, returning the state and the
+            per-step metrics.
+        in_axes: ``vmap`` axes of ``init``'s arguments (e.g. ``(0, None)``: keys batched, the
+            environment parameters shared).
+    """
+
+    def __init__(
+        self,
+        init: Callable[..., Any],
+        run: Callable[[Any, int], tuple[Any, Mapping[str, Any]]],
+        in_axes: int | Sequence[int | None] = 0,
+    ) -> None:
+        self.init = jax.jit(jax.vmap(init, in_axes=in_axes))
+        self._run = run
+        self._chunks: dict[int, Any] = {}
+
+    def chunk(self, n: int) -> Callable[[Any], tuple[Any, Mapping[str, Any]]]:
+        """The compiled ``n``-step program over the seed axis (compiled once per ``n``)."""
+        if n not in self._chunks:
+            self._chunks[n] = jax.jit(jax.vmap(lambda state: self._run(state, n)))
+        return self._chunks[n]
 
 
 def _save(

@@ -43,7 +43,7 @@ import numpy as np
 from robustmas.envs.grid_game import GridGame, GridParams, with_agent_types
 from robustmas.envs.grid_presets import GridSetup, make_grid_game
 from robustmas.experiments.cells import CellProgress, register_kind
-from robustmas.experiments.chunks import run_chunked
+from robustmas.experiments.chunks import ChunkedProgram, run_chunked
 from robustmas.experiments.grid_sampling import GridSamplingSettings, sampling_config, train_sampler
 from robustmas.robust.evaluation import evaluate_principals, stack_types
 from robustmas.robust.marl import JointPPO
@@ -142,7 +142,7 @@ class CrossTableSettings(GridSamplingSettings):
                 f"method: expected one of {', '.join(CROSS_METHODS)}, got {self.method!r}"
             )
         for name in ("horizon", "rounds", "checkpoint_rounds", "num_envs", "eval_updates",
-                     "eval_seeds", "eval_score_episodes"):  # fmt: skip
+                     "eval_seeds", "eval_score_episodes", "window"):  # fmt: skip
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}: must be >= 1, got {getattr(self, name)}")
         if self.exact:
@@ -161,7 +161,11 @@ class CrossTableSettings(GridSamplingSettings):
                     "type outside test_types (D19)"
                 )
         if self.top_k < 0 or (self.top_k > 0 and not self.validation_type):
-            raise ValueError("top_k: needs validation_type and must be >= 0")
+            raise ValueError("top_k: must be >= 0, and > 0 needs a validation_type")
+        if self.validation_type and self.top_k == 0:
+            raise ValueError(
+                "validation_type: only chooses seeds; set top_k > 0 (seeds kept per row) or drop it"
+            )
         if self.adv_mode not in ("paper", "convex"):
             raise ValueError(f"adv_mode: expected 'paper' or 'convex', got {self.adv_mode!r}")
         if self.train_updates < 0 or self.principal_risk_eta < 0:
@@ -184,6 +188,11 @@ class CrossTableSettings(GridSamplingSettings):
         return GridSamplingSettings(**fields)
 
     @property
+    def scored_types(self) -> tuple[str, ...]:
+        """The test types, then the validation type (if any): every type a row is scored on."""
+        return self.test_types + ((self.validation_type,) if self.validation_type else ())
+
+    @property
     def marl_updates(self) -> int:
         """PPO updates of a ``marl`` row."""
         return self.train_updates or self.rounds * self.main_updates
@@ -194,7 +203,7 @@ def _setup(game: str, horizon: int, obs: str) -> GridSetup:
     return make_grid_game(game, episode_length=horizon, obs=obs)
 
 
-class _Marl:
+class _Marl(ChunkedProgram):
     """A :class:`JointPPO` and its compiled, vmapped init and chunk programs for one shape."""
 
     def __init__(self, s: CrossTableSettings):
@@ -205,13 +214,7 @@ class _Marl:
             setup.params,
             principal_lr_scale=s.principal_lr_scale,
         )
-        self.init = jax.jit(jax.vmap(self.algo.init, in_axes=(0, None)))
-        self._chunks: dict[int, Any] = {}
-
-    def chunk(self, n: int) -> Any:
-        if n not in self._chunks:
-            self._chunks[n] = jax.jit(jax.vmap(lambda r: self.algo.run_updates(r, n)))
-        return self._chunks[n]
+        super().__init__(self.algo.init, self.algo.run_updates, in_axes=(0, None))
 
 
 @lru_cache(maxsize=4)
@@ -255,6 +258,10 @@ class CrossTableKind:
                 f"game: {s.game!r} has a principal that does not act ({setup.env.principal}); "
                 "a cross table trains one (use nmatrix-v0 or augmented=true)"
             )
+        if s.top_k > seeds:
+            raise ValueError(
+                f"top_k: keeps {s.top_k} seeds of a run with {seeds}; lower top_k or raise --seeds"
+            )
         evaluation = s.eval_updates
         train_total = s.rounds if s.method != "marl" else s.marl_updates
         total = train_total + evaluation
@@ -297,12 +304,9 @@ class CrossTableKind:
         }
         scores = self._evaluate(s, setup, principals, seed, workdir)  # (types, seeds)
         progress(total, total)
-        types = list(s.test_types) + ([s.validation_type] if s.validation_type else [])
-        all_seeds = {t: scores[j].tolist() for j, t in enumerate(types)}
+        all_seeds = {t: scores[j].tolist() for j, t in enumerate(s.scored_types)}
         chosen = np.arange(seeds)
         if s.top_k:
-            if s.top_k > seeds:
-                raise ValueError(f"top_k: {s.top_k} exceeds the {seeds} seeds of the run")
             validation = scores[len(s.test_types)]
             chosen = np.sort(np.argsort(-validation, kind="stable")[: s.top_k])
         per_seed = {t: scores[j, chosen].tolist() for j, t in enumerate(s.test_types)}
@@ -318,31 +322,46 @@ class CrossTableKind:
         seed: int,
         workdir: Path,
     ) -> np.ndarray:
-        """Principal reward per step ``(types, seeds)``, cached in ``workdir/evaluation.npz``."""
+        """Principal reward per step ``(types, seeds)``, cached in ``workdir/evaluation.npz``.
+
+        The test types share one set of new-agent seeds (common random numbers across columns
+        and rows); the validation type gets its own (D19: choosing seeds on it must not pick up
+        the test columns' evaluation noise).
+        """
         path = workdir / "evaluation.npz"
+        types = list(s.scored_types)
+        seeds = int(jax.tree_util.tree_leaves(principals)[0].shape[0])
         if path.exists():
             with np.load(path, allow_pickle=False) as data:
-                return data["scores"]
-        types = list(s.test_types) + ([s.validation_type] if s.validation_type else [])
-        stacked = stack_types(
-            [agent_type_params(setup.env, setup.params, t, s.adv_mode) for t in types]
-        )
+                if list(data["types"]) == types and data["scores"].shape == (len(types), seeds):
+                    return data["scores"]
         ppo = sampling_config(s.sampling).ppo
         config = dataclasses.replace(ppo, total_timesteps=s.eval_updates * ppo.batch_size)
-        results = evaluate_principals(
-            setup.env,
-            stacked,
-            types,
-            principals,
-            config,
-            seeds=s.eval_seeds,
-            key=jax.random.fold_in(jax.random.PRNGKey(seed), 1),
-            eval_episodes=s.eval_score_episodes,
-        )
-        scores = np.stack([r.returns.mean(axis=1) for r in results], axis=1) / s.horizon
+        base = jax.random.PRNGKey(seed)
+
+        def score(names: list[str], stream: int) -> np.ndarray:
+            stacked = stack_types(
+                [agent_type_params(setup.env, setup.params, t, s.adv_mode) for t in names]
+            )
+            results = evaluate_principals(
+                setup.env,
+                stacked,
+                names,
+                principals,
+                config,
+                seeds=s.eval_seeds,
+                key=jax.random.fold_in(base, stream),
+                eval_episodes=s.eval_score_episodes,
+            )
+            return np.stack([r.returns.mean(axis=1) for r in results], axis=1) / s.horizon
+
+        parts = [score(list(s.test_types), 1)]
+        if s.validation_type:
+            parts.append(score([s.validation_type], 2))
+        scores = np.concatenate(parts, axis=0)
         workdir.mkdir(parents=True, exist_ok=True)
         tmp = workdir / "evaluation.tmp.npz"
-        np.savez(tmp, scores=scores)
+        np.savez(tmp, scores=scores, types=np.asarray(types))
         tmp.replace(path)
         return scores
 

@@ -41,7 +41,7 @@ import numpy as np
 from robustmas.envs.grid_presets import GridSetup, make_grid_game
 from robustmas.equilibria.markov_exact import GridMarkovGame, regrets, stage_worst_case_cce
 from robustmas.experiments.cells import CellProgress, register_kind
-from robustmas.experiments.chunks import run_chunked
+from robustmas.experiments.chunks import ChunkedProgram, run_chunked
 from robustmas.rl.ppo import PPOConfig
 from robustmas.robust.adversarial_sampling import (
     AdversarialSampler,
@@ -248,21 +248,16 @@ def distance_to_polyline(point: np.ndarray, line: np.ndarray) -> float:
     return float(np.linalg.norm(nearest - point, axis=1).min())
 
 
-class _Program:
-    """A sampler and its compiled, vmapped init and chunk functions for one cell shape."""
+class _Program(ChunkedProgram):
+    """A sampler and its compiled, vmapped init and chunk programs for one cell shape."""
 
     def __init__(self, s: GridSamplingSettings):
         self.setup: GridSetup = make_grid_game(s.game, episode_length=s.horizon, obs=s.obs)
         self.sampler = AdversarialSampler(sampling_config(s), self.setup.env, self.setup.params)
-        self.init = jax.jit(
-            jax.vmap(lambda key, eps, lam: self.sampler.init(key, eps, lambda_init=lam))
+        sampler = self.sampler
+        super().__init__(
+            lambda key, eps, lam: sampler.init(key, eps, lambda_init=lam), sampler.run_rounds
         )
-        self._chunks: dict[int, Any] = {}
-
-    def chunk(self, n: int) -> Any:
-        if n not in self._chunks:
-            self._chunks[n] = jax.jit(jax.vmap(lambda st: self.sampler.run_rounds(st, n)))
-        return self._chunks[n]
 
 
 @lru_cache(maxsize=4)
