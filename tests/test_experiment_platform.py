@@ -491,7 +491,7 @@ def test_wandb_sink_logs_curves_and_finals_offline(
 
     args = ["experiment", "run", "rp-fig2", "--wandb", str(tmp_path), "--wandb-mode", "cloud"]
     bad = runner.invoke(app, args)
-    assert bad.exit_code == 2 and "wandb: mode must be one of offline" in bad.output
+    assert bad.exit_code == 2 and "(--wandb-mode): must be one of offline" in bad.output
     with monkeypatch.context() as m:
         m.setitem(sys.modules, "wandb", None)  # as if the extra were not installed
         with pytest.raises(ValueError, match=r"pip install 'robustmas\[wandb\]'"):

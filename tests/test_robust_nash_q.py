@@ -48,14 +48,34 @@ def test_two_players_k1_is_each_players_shapley_value() -> None:
 def test_value_iteration_is_a_fixed_point_and_validates_input() -> None:
     game = random_markov_game(4, (2, 2, 2), seed=2)
     res = robust_value_iteration(game, 2)
-    again = robust_value_iteration(game, 2, max_iter=1)  # one sweep from V = 0
-    assert res.residual < 1e-9 and again.iterations == 1 and res.stage_exploitability == 0.0
+    assert res.residual < 1e-9 and res.stage_exploitability == 0.0
+    # One more robust Bellman step, written out here: every player's max-min of its own
+    # Q_i(s, .) against the two others, by the LP.
+    for s in range(4):
+        q = game.rewards[s] + game.gamma * np.moveaxis(game.transitions[s] @ res.values, -1, 0)
+        for i in range(3):
+            value = robust_best_response(q, i, None, 2).value
+            assert value == pytest.approx(res.values[s, i], abs=1e-8)
+    one = robust_value_iteration(game, 2, max_iter=1)  # one sweep from V = 0: the stage values
+    for i in range(3):
+        value = robust_best_response(game.rewards[0], i, None, 2).value
+        assert one.iterations == 1 and one.values[0, i] == pytest.approx(value, abs=1e-9)
     with pytest.raises(ValueError, match="k: "):
         robust_value_iteration(game, 3)
     with pytest.raises(ValueError, match="transitions"):
         TabularMarkovGame(game.rewards, game.transitions[:, :, :, :, :2], 0.5)
     with pytest.raises(ValueError, match="gamma"):
         TabularMarkovGame(game.rewards, game.transitions, 1.0)
+
+
+def test_k_below_n_minus_1_uses_the_iterated_stage_solver() -> None:
+    game = random_markov_game(2, (2, 2, 2), gamma=0.3, seed=5)
+    res = robust_value_iteration(game, 1, max_iter=30)
+    assert res.residual < 1e-6, res.residual
+    assert res.stage_exploitability < 1e-3  # reported, not assumed 0
+    exact = robust_value_iteration(game, 2)
+    # Fewer corrupted players cannot hurt: k = 1 values are at least the k = 2 ones.
+    assert np.all(res.values >= exact.values - 1e-3)
 
 
 @pytest.mark.parametrize("players", [2, 3])

@@ -258,9 +258,13 @@ def stage_arneq(
     if method not in ("auto", "decoupled", "iterated"):
         raise ValueError(f"method: expected auto, decoupled or iterated, got {method!r}")
     if damping is not None and not 0 < damping <= 1:
-        raise ValueError(f"damping: must lie in (0, 1] (or None for 1/(t+2)), got {damping}")
-    if max_iter < 1 or tol < 0:
-        raise ValueError("max_iter must be >= 1 and tol >= 0")
+        raise ValueError(
+            f"damping: must lie in (0, 1], or None (the CLI's 0) for 1/(t+2); got {damping}"
+        )
+    if max_iter < 1:
+        raise ValueError(f"max_iter: must be >= 1, got {max_iter}")
+    if not tol >= 0:
+        raise ValueError(f"tol: must be >= 0, got {tol}")
     if method == "decoupled" and k != n - 1:
         raise ValueError(
             f"method: 'decoupled' is exact only for k = n - 1 = {n - 1} (got k = {k}); use "

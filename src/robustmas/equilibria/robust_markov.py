@@ -81,9 +81,12 @@ class RobustValueIteration:
 
 
 def robust_value_iteration(
-    game: TabularMarkovGame, k: int, *, tol: float = 1e-10, max_iter: int = 10_000
+    game: TabularMarkovGame, k: int, *, tol: float | None = None, max_iter: int = 10_000
 ) -> RobustValueIteration:
     """Iterate the robust Bellman operator from ``V = 0`` until the values move less than ``tol``.
+
+    ``tol`` defaults to 1e-10 for ``k = n - 1`` (exact stage values) and to 1e-6 otherwise (the
+    iterated stage solver's own tolerance; a smaller one may never be met).
 
     Raises:
         ValueError: ``k`` out of ``[0, n - 1]``.
@@ -91,6 +94,8 @@ def robust_value_iteration(
     n = game.num_players
     if not 0 <= k <= n - 1:
         raise ValueError(f"k: must lie in [0, n - 1 = {n - 1}], got {k}")
+    if tol is None:
+        tol = 1e-10 if k == n - 1 else 1e-6
     values = np.zeros((game.num_states, n))
     q = game.rewards.copy()
     residual, gap, t = np.inf, 0.0, 0

@@ -67,6 +67,8 @@ def _load(
 ) -> tuple[Any, dict[str, np.ndarray]] | None:
     path = workdir / f"{name}.msgpack"
     metrics = workdir / f"{name}.metrics.npz"
+    if not metrics.exists() and (workdir / "metrics.npz").exists():
+        metrics = workdir / "metrics.npz"  # a grid-sampling checkpoint of 2026-12-03 or before
     if not path.exists() or not metrics.exists():
         return None
     state = load_checkpoint(path, target)

@@ -89,9 +89,9 @@ CHECK_TESTS = (
     "row_at_least",
     "row_at_most",
 )
+"""The tests a :class:`Check` may name."""
 ROW_TESTS = ("best_worst_column", "best_mean_rank", "row_at_least", "row_at_most")
 """Cross-table tests: they compare rows over :attr:`Check.columns`."""
-"""The tests a :class:`Check` may name."""
 
 
 class PresetError(ValueError):

@@ -188,6 +188,9 @@ def write_report(table: Any, curves: Mapping[str, Mapping[str, Any]], out: str |
         for m, d in table.metrics.items()
         if m in columns
     )
+    top_k = max((int(r.settings.get("top_k") or 0) for r in table.rows), default=0)
+    kept = f", the best {top_k} of each row kept (validation type)" if top_k else ""
+    over = "the kept seeds" if top_k else "seeds"
     near_best = (
         "<p><code>*</code>: within one standard error of the column's best mean.</p>"
         if getattr(table, "compare_columns", False)
@@ -220,7 +223,7 @@ def write_report(table: Any, curves: Mapping[str, Mapping[str, Any]], out: str |
 <h1>{html.escape(preset.title)}</h1>
 <p><b>Reproduces</b>: {html.escape(preset.paper)}<br>
 <b>Run</b>: {html.escape(table.run_id)}, budget <b>{html.escape(table.budget)}</b>,
-{table.seeds} seeds per cell; mean ± standard error over seeds.</p>
+{table.seeds} seeds per cell{kept}; mean ± standard error over {over}.</p>
 <p>{html.escape(preset.description)}</p>
 <h2>Table</h2><table><tr>{head}</tr>{"".join(body)}</table>
 <ul>{legend}</ul>{near_best}

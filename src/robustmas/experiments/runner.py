@@ -475,7 +475,8 @@ def _rank_rows(check: Check, rows: Sequence[Row]) -> CheckResult:
     if check.test == "best_worst_column":
         worst = {r.cell: min(r.mean[c] for c in check.columns) for r in rows}
         rival = max(others, key=lambda r: worst[r.cell]) if others else row
-        ok = all(worst[row.cell] >= worst[r.cell] - check.tolerance for r in others)
+        slack = check.tolerance + _ROUNDING
+        ok = all(worst[row.cell] >= worst[r.cell] - slack for r in others)
         detail = (
             f"{row.cell}: worst column {worst[row.cell]:.3f}; best other row {rival.cell}: "
             f"{worst[rival.cell]:.3f}"

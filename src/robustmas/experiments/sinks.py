@@ -100,7 +100,9 @@ class WandbSink:
 
     def __init__(self, wandb_dir: str | Path, project: str = "robustmas", mode: str = "offline"):
         if mode not in WANDB_MODES:
-            raise ValueError(f"wandb: mode must be one of {', '.join(WANDB_MODES)}, got {mode!r}")
+            raise ValueError(
+                f"mode (--wandb-mode): must be one of {', '.join(WANDB_MODES)}, got {mode!r}"
+            )
         if mode == "offline":
             # Read when wandb starts its service process: no login, no error reports, no banner.
             os.environ.setdefault("WANDB_MODE", "offline")

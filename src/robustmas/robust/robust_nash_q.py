@@ -97,6 +97,9 @@ def robust_nash_q(
         dirty[s] = True
         s = nxt
         if progress is not None and (t + 1) % every == 0:
+            for x in np.nonzero(dirty)[0]:
+                cached[x] = stage_values(q[x], k)[0]
+                dirty[x] = False
             progress(t + 1, cached.copy())
     values = np.stack([stage_values(q[x], k)[0] for x in range(states)])
     return RobustNashQ(q, values, visits, steps)
