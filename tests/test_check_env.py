@@ -19,6 +19,7 @@ from robustmas.envs.bandit import ContextualBandit, CueMemory, SimplexBandit
 from robustmas.envs.core import declared_horizon
 from robustmas.envs.grid_presets import make_grid_game
 from robustmas.envs.repeated_matrix import RepeatedMatrixGame
+from robustmas.envs.spread import IndependentSpread
 from robustmas.envs.stackelberg.pomdp import StackelbergPOMDP
 from robustmas.envs.stackelberg.settings import SETTINGS, make_setting
 from robustmas.games import library
@@ -73,6 +74,12 @@ ENVS: dict[str, Callable[[], tuple[Any, Any, dict[str, Any]]]] = {
     # Every grid-game preset and variant is checked in tests/test_grid_game.py.
     "grid-game:tragedy-v0": lambda: (lambda s: (s.env, s.params, {}))(
         make_grid_game("tragedy-v0", episode_length=3)
+    ),
+    # More Spread checks (mpe2 physics, velocity observations) in tests/test_spread.py.
+    "spread:3-agents": lambda: (
+        IndependentSpread(3),
+        IndependentSpread(3).default_params().replace(episode_length=4),
+        {},
     ),
 }
 
