@@ -319,6 +319,30 @@ def time_rllib(s: GridSamplingSettings, iters: int, num_envs: int) -> dict[str, 
 # --------------------------------------------------------------------------- report
 
 
+def time_adapter(s: GridSamplingSettings, steps: int = 3000) -> dict[str, Any]:
+    """Env steps/s of the PettingZoo adapter alone, uniform random actions, one env.
+
+    RLlib samples through this adapter (one jitted JAX call per env step from Python), so this
+    bounds how much of RLlib's time per step is the environment's.
+    """
+    from robustmas.envs.parallel.adapters import make_parallel_grid_game
+
+    env = make_parallel_grid_game(s.game, episode_length=s.horizon, obs=s.obs)
+    rng = np.random.default_rng(0)
+
+    def run(n: int) -> float:
+        env.reset(seed=int(rng.integers(2**31)))
+        start = time.perf_counter()
+        for _ in range(n):
+            if not env.agents:
+                env.reset(seed=int(rng.integers(2**31)))
+            env.step({a: int(rng.integers(env.action_space(a).n)) for a in env.agents})  # type: ignore[attr-defined]
+        return n / (time.perf_counter() - start)
+
+    run(2 * s.horizon)  # compile
+    return {"steps": steps, "steps_per_s": run(steps)}
+
+
 def _version(dist: str) -> str:
     try:
         return importlib.metadata.version(dist)
@@ -404,6 +428,13 @@ def print_table(out: dict[str, Any]) -> None:
         ]
     else:
         rows.append(("RLlib", f"did not run: {rl['error']}"))
+    if "adapter" in out:
+        rows.append(
+            (
+                "the PettingZoo adapter alone, random actions (env steps/s)",
+                f"{out['adapter']['steps_per_s']:,.0f}",
+            )
+        )
     rows += [
         (f"ratio ours ({many['seeds']} seeds) / RLlib", ratio(many["steps_per_s"])),
         ("ratio ours (1 seed) / RLlib", ratio(one["steps_per_s"])),
@@ -461,6 +492,7 @@ def main() -> None:
     # Ours first: RLlib's Ray processes would otherwise share the cores with it.
     out["ours"] = time_ours(s, args.seeds, args.rounds, args.repeats)
     out["ours_1_seed"] = time_ours(s, 1, args.rounds, args.repeats)
+    out["adapter"] = time_adapter(s)
     out["rllib"] = time_rllib(s, args.rllib_iters, args.rllib_envs)
     out["load_after"] = _load()
     out["wall_s"] = time.perf_counter() - t_start
