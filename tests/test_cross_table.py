@@ -239,3 +239,14 @@ def test_preset_validation_of_cross_table_checks() -> None:
                      "x.toml")  # fmt: skip
     with pytest.raises(PresetError, match="needs the metric y"):
         parse_preset(head + 'test = "at_most"\n', "x.toml")
+    # Checks must name cells and metrics that exist: caught at parse time, not after the run.
+    top = 'id = "x"\ntitle = "t"\npaper = "p"\nkind = "principal-cross-table"\n'
+    top += '[settings]\ntest_types = ["original", "adv:1"]\n[[cells]]\nlabel = "a"\n'
+    top += '[[cells]]\nlabel = "b"\n[budgets.full]\n[[checks]]\nname = "n"\n'
+    rank = 'test = "best_mean_rank"\ncolumns = ["original"]\n'
+    parse_preset(top + rank + 'where = { label = "a" }\n', "x.toml")
+    with pytest.raises(PresetError, match="matches 0 cells"):
+        parse_preset(top + rank + 'where = { label = "typo" }\n', "x.toml")
+    with pytest.raises(PresetError, match=r"columns \['adv:2'\] are not metrics"):
+        parse_preset(top + 'test = "best_mean_rank"\ncolumns = ["adv:2"]\n'
+                     'where = { label = "a" }\n', "x.toml")  # fmt: skip

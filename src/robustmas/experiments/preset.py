@@ -496,10 +496,51 @@ def parse_preset(text: str, source: str) -> Preset:
     for budget in preset.budgets:  # every cell must build
         preset.cells(budget)
     grid_names = {name for name, _ in preset.grid}
+    cells = preset.cells(next(iter(preset.budgets)))
     for check in preset.checks:
         if check.x and check.x not in grid_names:
             raise PresetError(f"{source}: checks: x = {check.x!r} is not a grid field")
+        _check_matches(check, cells, preset.kind, source)
     return preset
+
+
+def _check_matches(check: Check, cells: list[Cell], kind: str, source: str) -> None:
+    """A check's ``where``/``against`` must name cells, and its ``columns`` metrics they report.
+
+    Caught here, a typo costs nothing; caught in the report, it costs the whole run.
+    """
+    from robustmas.experiments.cells import get_kind
+
+    def matching(where: tuple[tuple[str, Any], ...]) -> list[Cell]:
+        return [
+            c
+            for c in cells
+            if all(dict(c.point).get(k, getattr(c.settings, k, None)) == v for k, v in where)
+        ]
+
+    one = check.test in ("row_at_least", "row_at_most", "best_worst_column", "best_mean_rank")
+    for field_name in ("where", "against"):
+        where = getattr(check, field_name)
+        if not where:
+            continue
+        found = matching(where)
+        if not found or (one and len(found) != 1):
+            need = "exactly one cell" if one else "a cell"
+            raise PresetError(
+                f"{source}: checks ({check.name!r}): {field_name} = {dict(where)} matches "
+                f"{len(found)} cells; it must match {need} (cells: "
+                f"{', '.join(c.name for c in cells[:8])})"
+            )
+    if check.columns:
+        metrics = set(get_kind(kind).metrics)
+        for c in cells:
+            known = metrics | set(getattr(c.settings, "test_types", ()))
+            unknown = [m for m in check.columns if m not in known]
+            if unknown:
+                raise PresetError(
+                    f"{source}: checks ({check.name!r}): columns {unknown} are not metrics of "
+                    f"cell {c.name!r}; known: {', '.join(sorted(known))}"
+                )
 
 
 def _shipped() -> dict[str, Any]:
