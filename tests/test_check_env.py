@@ -18,6 +18,7 @@ from robustmas.envs import EnvCheckError, check_env
 from robustmas.envs.bandit import ContextualBandit, CueMemory, SimplexBandit
 from robustmas.envs.core import declared_horizon
 from robustmas.envs.grid_presets import make_grid_game
+from robustmas.envs.pursuit import Pursuit, PursuitParams
 from robustmas.envs.repeated_matrix import RepeatedMatrixGame
 from robustmas.envs.spread import IndependentSpread
 from robustmas.envs.stackelberg.pomdp import StackelbergPOMDP
@@ -79,6 +80,12 @@ ENVS: dict[str, Callable[[], tuple[Any, Any, dict[str, Any]]]] = {
     "spread:3-agents": lambda: (
         IndependentSpread(3),
         IndependentSpread(3).default_params().replace(episode_length=4),
+        {},
+    ),
+    # A small Pursuit; its rules and PettingZoo replays are in tests/test_pursuit.py.
+    "pursuit:small": lambda: (
+        Pursuit(3, 4, x_size=8, y_size=6, obs_range=3),
+        PursuitParams(max_cycles=3),
         {},
     ),
 }

@@ -27,6 +27,9 @@ arXiv:2106.05492)::
 
     env = make_parallel_grid_game("tragedy-v0", episode_length=50)
     obs, infos = env.reset(seed=0)
+
+:func:`make_parallel_pursuit` builds :class:`~robustmas.envs.pursuit.Pursuit` with
+PettingZoo's agent names (``pursuer_0 ...``), observation and action spaces.
 """
 
 from __future__ import annotations
@@ -42,8 +45,14 @@ from pettingzoo import ParallelEnv
 
 from robustmas.envs.core import Box, Discrete, Environment, Simplex, Space
 from robustmas.envs.grid_presets import make_grid_game
+from robustmas.envs.pursuit import Pursuit, PursuitParams
 
-__all__ = ["PettingZooParallelEnv", "StepResult", "make_parallel_grid_game"]
+__all__ = [
+    "PettingZooParallelEnv",
+    "StepResult",
+    "make_parallel_grid_game",
+    "make_parallel_pursuit",
+]
 
 StepResult = tuple[
     dict[str, Any], dict[str, float], dict[str, bool], dict[str, bool], dict[str, dict[str, Any]]
@@ -253,3 +262,26 @@ def make_parallel_grid_game(spec: str, **params: Any) -> PettingZooParallelEnv:
     """
     setup = make_grid_game(spec, **params)
     return PettingZooParallelEnv(setup.env, setup.params)
+
+
+_PURSUIT_PARAMS = ("tag_reward", "catch_reward", "urgency_reward", "shared_reward", "max_cycles")
+
+
+def make_parallel_pursuit(**kwargs: Any) -> PettingZooParallelEnv:
+    """:class:`~robustmas.envs.pursuit.Pursuit` as a ParallelEnv named like PettingZoo's.
+
+    Args:
+        **kwargs: :class:`~robustmas.envs.pursuit.Pursuit` arguments (``n_pursuers``,
+            ``n_evaders``, ``x_size``, ``y_size``, ``obs_range``) and
+            :class:`~robustmas.envs.pursuit.PursuitParams` fields (``tag_reward``,
+            ``catch_reward``, ``urgency_reward``, ``shared_reward``, ``max_cycles``), as
+            PettingZoo's ``pursuit_v4.parallel_env`` names them.
+
+    The agents are ``pursuer_0 ... pursuer_{n-1}``; observations are PettingZoo's
+    ``(obs_range, obs_range, 3)`` float32 arrays.  ``state()`` is PettingZoo's ``state()``
+    flattened plus ``t / max_cycles``; the end at ``max_cycles`` is reported as a termination.
+    """
+    params = PursuitParams(**{k: kwargs.pop(k) for k in _PURSUIT_PARAMS if k in kwargs})
+    env = Pursuit(**kwargs)
+    names = [f"pursuer_{i}" for i in range(env.num_agents)]
+    return PettingZooParallelEnv(env, params, agent_names=names)
