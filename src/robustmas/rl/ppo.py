@@ -94,6 +94,7 @@ __all__ = [
     "TrainOutput",
     "actor_critic",
     "make_train",
+    "ppo_epochs",
     "ppo_loss",
 ]
 
@@ -201,6 +202,65 @@ def ppo_loss(
         approx_kl=mean((ratio - 1.0) - log_ratio),
         clip_frac=mean((jnp.abs(ratio - 1.0) > clip_eps).astype(jnp.float32)),
     )
+
+
+def ppo_epochs(
+    config: PPOConfig,
+    networks: ActorCritic,
+    optimizer: optax.GradientTransformation,
+    params: Any,
+    opt_state: Any,
+    batch: Batch,
+    carry: Any,
+    key: jax.Array,
+) -> tuple[Any, Any, LossTerms]:
+    """``config.update_epochs`` epochs of minibatch gradient steps on :func:`ppo_loss`.
+
+    One parameter set of ``networks`` (a one-learner actor-critic, or an adaptor's inner
+    networks inside its ``vmap``); ``batch`` leaves are ``(T, S, ...)`` for ``S`` parallel
+    sequences, ``batch.weight`` optional per-sample weights; ``carry`` holds the recurrent
+    carries before the rollout (``None`` for MLPs).  Returns the new parameters and optimizer
+    state and the loss terms of every minibatch step, ``(update_epochs, num_minibatches)``.
+    """
+
+    def loss(params: ActorCriticParams, minibatch: Any) -> tuple[jax.Array, LossTerms]:
+        mb, mb_carry = cast(tuple[Batch, Any], minibatch)
+        log_prob, entropy, value = networks.evaluate_actions(params, mb, mb_carry)
+        terms = ppo_loss(
+            log_prob,
+            mb.log_prob,
+            mb.advantages,
+            value,
+            mb.value,
+            mb.targets,
+            entropy,
+            clip_eps=config.clip_eps,
+            vf_coef=config.vf_coef,
+            ent_coef=config.ent_coef,
+            clip_value_loss=config.clip_value_loss,
+            normalize_advantages=config.normalize_advantages,
+            weight=mb.weight,
+        )
+        return terms.total, terms
+
+    grad_fn = jax.grad(loss, has_aux=True)
+
+    # Optax types its pytrees as ArrayTree, which a flax struct is not: keep them as Any.
+    def minibatch_step(c: tuple[Any, Any], mb: Any) -> tuple[tuple[Any, Any], LossTerms]:
+        params, opt_state = c
+        grads, terms = grad_fn(params, mb)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        params = optax.apply_updates(params, updates)
+        return (params, opt_state), terms
+
+    def epoch(c: tuple[Any, Any], epoch_key: jax.Array) -> tuple[tuple[Any, Any], LossTerms]:
+        minibatches = networks.minibatches(batch, carry, epoch_key, config.num_minibatches)
+        return jax.lax.scan(minibatch_step, c, minibatches)
+
+    (params, opt_state), terms = jax.lax.scan(
+        epoch, (params, opt_state), jax.random.split(key, config.update_epochs)
+    )
+    return params, opt_state, terms
 
 
 class Transition(NamedTuple):
@@ -534,54 +594,13 @@ class PPO:
         )
         return runner, traj, last_critic_obs
 
-    def _loss(self, params: ActorCriticParams, minibatch: Any) -> tuple[jax.Array, LossTerms]:
-        cfg = self.config
-        batch, carry = cast(tuple[Batch, Any], minibatch)
-        log_prob, entropy, value = self.networks.evaluate_actions(params, batch, carry)
-        terms = ppo_loss(
-            log_prob,
-            batch.log_prob,
-            batch.advantages,
-            value,
-            batch.value,
-            batch.targets,
-            entropy,
-            clip_eps=cfg.clip_eps,
-            vf_coef=cfg.vf_coef,
-            ent_coef=cfg.ent_coef,
-            clip_value_loss=cfg.clip_value_loss,
-            normalize_advantages=cfg.normalize_advantages,
-            weight=batch.weight,
-        )
-        return terms.total, terms
-
     def _epochs(
         self, params: Any, opt_state: Any, batch: Batch, carry: Any, key: jax.Array
     ) -> tuple[Any, Any, LossTerms]:
-        """``update_epochs`` epochs of minibatch gradient steps for one parameter set.
-
-        ``batch`` leaves are ``(T, S, ...)`` for ``S`` parallel sequences; ``carry`` holds the
-        recurrent carries before the rollout (``None`` for MLPs).
-        """
-        cfg = self.config
-        grad_fn = jax.grad(self._loss, has_aux=True)
-
-        # Optax types its pytrees as ArrayTree, which a flax struct is not: keep them as Any.
-        def minibatch_step(c: tuple[Any, Any], mb: Any) -> tuple[tuple[Any, Any], LossTerms]:
-            params, opt_state = c
-            grads, terms = grad_fn(params, mb)
-            updates, opt_state = self.optimizer.update(grads, opt_state, params)
-            params = optax.apply_updates(params, updates)
-            return (params, opt_state), terms
-
-        def epoch(c: tuple[Any, Any], epoch_key: jax.Array) -> tuple[tuple[Any, Any], LossTerms]:
-            minibatches = self.networks.minibatches(batch, carry, epoch_key, cfg.num_minibatches)
-            return jax.lax.scan(minibatch_step, c, minibatches)
-
-        (params, opt_state), terms = jax.lax.scan(
-            epoch, (params, opt_state), jax.random.split(key, cfg.update_epochs)
+        """:func:`ppo_epochs` with this trainer's networks, optimizer and config."""
+        return ppo_epochs(
+            self.config, self.networks, self.optimizer, params, opt_state, batch, carry, key
         )
-        return params, opt_state, terms
 
     def update(self, runner: RunnerState) -> tuple[RunnerState, dict[str, jax.Array]]:
         """One PPO update: rollout, GAE, ``update_epochs`` epochs; the update's metrics."""
