@@ -149,8 +149,8 @@ def test_corrupted_slots_act_with_the_victims_adversaries() -> None:
     s = t.init(jax.random.key(1))
     s = dataclasses.replace(
         s,
-        benign=s.benign.replace(actor=_force_action(s.benign.actor, 1)),
-        adversary=s.adversary.replace(actor=_force_action(s.adversary.actor, 2)),
+        benign=dataclasses.replace(s.benign, actor=_force_action(s.benign.actor, 1)),
+        adversary=dataclasses.replace(s.adversary, actor=_force_action(s.adversary.actor, 2)),
     )
     mask = t.subsets[jnp.repeat(jnp.arange(3), 2), s.subset]
     action, _, _ = t._act(s, jax.random.key(2), s.obs, mask, greedy=True)
