@@ -62,6 +62,7 @@ _BUILTIN = {
     "grid-sampling": "robustmas.experiments.grid_sampling",
     "stackelberg-pomdp": "robustmas.experiments.stackelberg_cells",
     "principal-cross-table": "robustmas.experiments.cross_table_cells",
+    "arneq-table": "robustmas.experiments.arneq_cells",
 }
 
 

@@ -535,6 +535,7 @@ def _check_matches(check: Check, cells: list[Cell], kind: str, source: str) -> N
         metrics = set(get_kind(kind).metrics)
         for c in cells:
             known = metrics | set(getattr(c.settings, "test_types", ()))
+            known |= set(getattr(c.settings, "extra_metrics", ()))
             unknown = [m for m in check.columns if m not in known]
             if unknown:
                 raise PresetError(
