@@ -39,11 +39,17 @@ from robustmas.experiments.cells import CellProgress, register_kind
 from robustmas.experiments.chunks import ChunkedProgram, run_chunked
 from robustmas.rl.config import PPOConfig
 from robustmas.robust.art import ART, METHODS, ARTConfig, fixed_subsets
-from robustmas.robust.art_attack import attack_choices, attack_config, victim_returns
+from robustmas.robust.art_attack import (
+    attack_choices,
+    attack_config,
+    continuation_config,
+    victim_returns,
+)
 
 __all__ = ["ARNEQ_TABLE", "ArneqTableKind", "ArneqTableSettings"]
 
 ENVS = ("spread", "pursuit")
+_AGENTS = {"spread": 3, "pursuit": 8}
 _SUBSET_MODES = ("all", "cyclic")
 
 
@@ -101,6 +107,11 @@ class ArneqTableSettings:
     """ART's omega gradient: ``reinforce`` or ``exact``."""
     omega_episodes: int = 0
     """Extra episodes per omega step (0: ``max(|N_i|, 10)``)."""
+    continuation: float = 0.0
+    """Fig. 5's convergence check: after each attack size's first attack, continue victim 0's
+    benign policy alone, against the fixed adversaries, for this fraction of
+    ``total_timesteps`` (the paper: 0.05) and report the gain ``gain_m`` of its return
+    (0: no check)."""
     checkpoint_updates: int = 50
     """Updates between checkpoints."""
 
@@ -121,14 +132,28 @@ class ArneqTableSettings:
             raise ValueError(f"attack_timesteps: must be >= 0, got {self.attack_timesteps}")
         if any(m < 1 for m in self.attack_sizes):
             raise ValueError(f"attack_sizes: need sizes >= 1, got {list(self.attack_sizes)}")
+        if not 0.0 <= self.continuation <= 1.0:
+            raise ValueError(f"continuation: a fraction in [0, 1], got {self.continuation}")
         if self.omega_episodes < 0:
             raise ValueError(f"omega_episodes: must be >= 0, got {self.omega_episodes}")
+        n = _AGENTS[self.env]
+        if self.num_envs % n:
+            raise ValueError(
+                f"num_envs: {self.num_envs} must be a multiple of {self.env}'s {n} agents (one "
+                "equal slice of environments per victim)"
+            )
+        if (self.num_envs // n * self.num_steps) % self.num_minibatches:
+            raise ValueError(
+                f"num_minibatches: {self.num_minibatches} must divide one victim's batch "
+                f"num_envs / {n} * num_steps = {self.num_envs // n * self.num_steps}"
+            )
         self.art_config()  # PPO and ART validation, with their field names
 
     @property
     def extra_metrics(self) -> tuple[str, ...]:
         """The attack columns this cell reports, ``adv_m`` per attack size."""
-        return tuple(f"adv_{m}" for m in self.attack_sizes)
+        gains = tuple(f"gain_{m}" for m in self.attack_sizes) if self.continuation else ()
+        return tuple(f"adv_{m}" for m in self.attack_sizes) + gains
 
     def ppo_config(self) -> PPOConfig:
         """The PPO numbers of every learner."""
@@ -190,7 +215,13 @@ class ArneqTableKind:
     """Mark, per column, the rows within one s.e. of the best."""
 
     def metric_description(self, name: str) -> str:
-        """Description of an attack column."""
+        """Description of an attack or continuation column."""
+        if name.startswith("gain_"):
+            m = name.removeprefix("gain_")
+            return (
+                f"victim 0's return gain from continuing alone against a fixed attack by {m} "
+                "agent(s) (Fig. 5)"
+            )
         m = name.removeprefix("adv_")
         return f"victims' episode return under a trained attack by {m} agent(s), worst case"
 
@@ -221,7 +252,10 @@ class ArneqTableKind:
                 f"attack_timesteps: {attack_ts} is less than one update "
                 f"({config.ppo.batch_size} steps)"
             )
-        total = updates + attack_updates * len(attacks)
+        continue_updates = 0
+        if s.continuation:
+            continue_updates = max(1, round(s.continuation * updates))
+        total = updates + (attack_updates + continue_updates) * len(attacks)
         base = jax.random.PRNGKey(seed)
         keys = jax.random.split(jax.random.fold_in(base, 0), seeds)
 
@@ -286,6 +320,12 @@ class ArneqTableKind:
                 "subsets": [list(x) for x in choice],
                 "per_victim": np.asarray(returns).tolist(),
             }
+            if continue_updates and c == 0:
+                per_seed[f"gain_{m}"] = self._continue(
+                    s, attacker, a_state, m, continue_updates, base, seeds, workdir,
+                    lambda d, _, offset=done: progress(offset + d, total),
+                )  # fmt: skip
+            done += continue_updates
         for m in sizes:
             stacked = np.stack(under[m], axis=1)  # (seeds, choices, n)
             per_seed[f"adv_{m}"] = stacked.min(axis=(1, 2)).tolist()
@@ -300,6 +340,44 @@ class ArneqTableKind:
             }
         }
         return {"per_seed": per_seed, "reference": {}, "curves": curves, "info": info}
+
+    def _continue(
+        self,
+        s: ArneqTableSettings,
+        attacker: ART,
+        state: Any,
+        m: int,
+        updates: int,
+        base: jax.Array,
+        seeds: int,
+        workdir: Path,
+        progress: CellProgress,
+    ) -> list[float]:
+        """Fig. 5: victim 0 continues alone for ``updates``; its return gain per seed."""
+        config = continuation_config(attacker.config, updates * attacker.steps_per_update)
+        cont = ART(config, attacker.env, attacker.env_params)
+        only_first = np.zeros(attacker.num_agents, bool)
+        only_first[0] = True
+        start = dataclasses.replace(
+            state, benign_trainable=np.broadcast_to(only_first, (seeds, attacker.num_agents))
+        )
+        program = ChunkedProgram(cont.init, cont.update_chunk)
+        final, _ = run_chunked(
+            workdir,
+            f"continue-m{m}",
+            lambda: start,
+            program.chunk,
+            total=_count(start) + updates,
+            every=s.checkpoint_updates,
+            count=_count,
+            keep=("victim_return",),
+            config=s,
+            progress=lambda d, _: progress(d - _count(start), updates),
+        )
+        keys = jax.random.split(jax.random.fold_in(base, 5000 + m), seeds)
+        score = jax.jit(jax.vmap(lambda st, k: victim_returns(cont, st, k, s.eval_episodes)))
+        before, after = np.asarray(score(start, keys)), np.asarray(score(final, keys))
+        return (after[:, 0] - before[:, 0]).tolist()
 
 
 ARNEQ_TABLE = register_kind(ArneqTableKind())

@@ -1,0 +1,74 @@
+"""The arneq-table cell kind: Table 1 rows and Fig. 5's continuation (experiments/arneq_cells)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from robustmas.experiments.arneq_cells import ARNEQ_TABLE, ArneqTableSettings
+from robustmas.experiments.preset import load_preset
+
+TINY = dict(
+    num_envs=6, num_steps=25, total_timesteps=300, attack_timesteps=150, update_epochs=1,
+    num_minibatches=1, eval_episodes=4, checkpoint_updates=1,
+)  # fmt: skip
+
+
+def test_settings_name_the_field_to_fix() -> None:
+    with pytest.raises(ValueError, match="env"):
+        ArneqTableSettings(env="ant")
+    with pytest.raises(ValueError, match="attack_subsets"):
+        ArneqTableSettings(attack_subsets="some")
+    with pytest.raises(ValueError, match="continuation"):
+        ArneqTableSettings(continuation=2.0)
+    with pytest.raises(ValueError, match="num_envs"):  # PPO / ART validation surfaces
+        ArneqTableSettings(num_envs=4)
+    assert ArneqTableSettings(continuation=0.05).extra_metrics == (
+        "adv_1", "adv_2", "gain_1", "gain_2",
+    )  # fmt: skip
+
+
+@pytest.mark.slow  # four programs compiled twice: about 2 min on a quiet 2-core machine
+def test_a_row_trains_attacks_every_victim_and_subset_and_resumes(tmp_path: Path) -> None:
+    s = ArneqTableSettings(method="art", k=1, attack_sizes=(1, 2), **TINY)  # type: ignore[arg-type]
+    seen: list[tuple[int, int]] = []
+    result = ARNEQ_TABLE.run(s, 2, 0, tmp_path, lambda d, t: seen.append((d, t)))
+    # 2 training updates + 3 attacks (m = 1: two subset choices, m = 2: one) of 1 update each.
+    assert seen[-1] == (5, 5)
+    info, per_seed = result["info"], result["per_seed"]
+    assert set(per_seed) == {"no_adv", "adv_1", "adv_2"}
+    choices = [info["adv_1_choice_0"], info["adv_1_choice_1"]]
+    # Every (victim, subset of one other agent) pair is attacked exactly once.
+    pairs = {(i, tuple(c["subsets"][i])) for c in choices for i in range(3)}
+    assert pairs == {(i, (j,)) for i in range(3) for j in range(3) if j != i}
+    # The cell is the worst victim over all subsets, per seed.
+    worst = np.min([np.asarray(c["per_victim"]).min(axis=1) for c in choices], axis=0)
+    np.testing.assert_allclose(per_seed["adv_1"], worst)
+    np.testing.assert_allclose(per_seed["no_adv"], np.min(info["clean_per_agent"], axis=1))
+    assert np.asarray(info["omega_final"]).shape == (2, 3, 2)
+    # Killed after training: the checkpoints are read back and the numbers are the same.
+    for f in tmp_path.glob("attack-m2-*"):
+        f.unlink()
+    resumed: list[tuple[int, int]] = []
+    again = ARNEQ_TABLE.run(s, 2, 0, tmp_path, lambda d, t: resumed.append((d, t)))
+    assert resumed[0] == (2, 5)  # training not redone
+    assert again["per_seed"] == per_seed
+
+
+def test_fig5_continuation_reports_victim_zero_gain(tmp_path: Path) -> None:
+    s = ArneqTableSettings(
+        method="naive", attack_sizes=(1,), attack_subsets="cyclic", continuation=0.5, **TINY
+    )  # type: ignore[arg-type]
+    result = ARNEQ_TABLE.run(s, 2, 0, tmp_path, lambda d, t: None)
+    gains = result["per_seed"]["gain_1"]
+    assert len(gains) == 2 and np.isfinite(gains).all()
+    assert result["info"]["adv_1_choice_0"]["subsets"] == [[1], [2], [0]]
+
+
+def test_shipped_presets_parse() -> None:
+    for name in ("arneq-table1-spread",):
+        preset = load_preset(name)
+        assert preset.kind == "arneq-table"
+        assert {label for label, _ in preset.rows} >= {"Naive", "ART(k=1)"}
