@@ -62,7 +62,7 @@ def _worker(method: str, k: int, seeds: int, timesteps: int) -> dict[str, float]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--methods", default="art:1,art:2,fixed:1,naive:0")
     parser.add_argument("--seeds", type=int, default=1)
     parser.add_argument("--timesteps", type=int, default=800_000)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from robustmas.experiments.arneq_cells import ARNEQ_TABLE, ArneqTableSettings
 from robustmas.experiments.preset import load_preset
 
-TINY = dict(
+TINY: dict[str, Any] = dict(
     num_envs=6, num_steps=25, total_timesteps=300, attack_timesteps=150, update_epochs=1,
     num_minibatches=1, eval_episodes=4, checkpoint_updates=1,
 )  # fmt: skip
@@ -32,7 +33,7 @@ def test_settings_name_the_field_to_fix() -> None:
 
 @pytest.mark.slow  # four programs compiled twice: about 2 min on a quiet 2-core machine
 def test_a_row_trains_attacks_every_victim_and_subset_and_resumes(tmp_path: Path) -> None:
-    s = ArneqTableSettings(method="art", k=1, attack_sizes=(1, 2), **TINY)  # type: ignore[arg-type]
+    s = ArneqTableSettings(method="art", k=1, attack_sizes=(1, 2), **TINY)
     seen: list[tuple[int, int]] = []
     result = ARNEQ_TABLE.run(s, 2, 0, tmp_path, lambda d, t: seen.append((d, t)))
     # 2 training updates + 3 attacks (m = 1: two subset choices, m = 2: one) of 1 update each.
@@ -60,7 +61,7 @@ def test_a_row_trains_attacks_every_victim_and_subset_and_resumes(tmp_path: Path
 def test_fig5_continuation_reports_victim_zero_gain(tmp_path: Path) -> None:
     s = ArneqTableSettings(
         method="naive", attack_sizes=(1,), attack_subsets="cyclic", continuation=0.5, **TINY
-    )  # type: ignore[arg-type]
+    )
     result = ARNEQ_TABLE.run(s, 2, 0, tmp_path, lambda d, t: None)
     gains = result["per_seed"]["gain_1"]
     assert len(gains) == 2 and np.isfinite(gains).all()
