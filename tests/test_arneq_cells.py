@@ -69,7 +69,7 @@ def test_fig5_continuation_reports_victim_zero_gain(tmp_path: Path) -> None:
 
 
 def test_shipped_presets_parse() -> None:
-    for name in ("arneq-table1-spread",):
+    for name in ("arneq-table1-spread", "arneq-table1-pursuit", "arneq-fig5"):
         preset = load_preset(name)
         assert preset.kind == "arneq-table"
-        assert {label for label, _ in preset.rows} >= {"Naive", "ART(k=1)"}
+        assert {label for label, _ in preset.rows} >= {"ART(k=1)", "ART(k=2)"}
