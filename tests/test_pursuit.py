@@ -107,6 +107,38 @@ def test_spawning_rule() -> None:
     np.testing.assert_array_equal(used, ~env.building)
 
 
+def test_spawn_distribution_is_pettingzoos() -> None:
+    """Agent i's cell is uniform among the cells agents 0..i-1 of its kind leave allowed.
+
+    The exact marginals of the sequential draw, enumerated on a 5 x 4 map (14 open cells),
+    against 100,000 resets, within 5 standard errors per cell.
+    """
+    env = Pursuit(3, 3, x_size=5, y_size=4)
+    open_cells = [(int(x), int(y)) for x, y in np.argwhere(~env.building)]
+    exact = np.zeros((3, 5, 4))
+
+    def visit(placed: list[tuple[int, int]], p: float) -> None:
+        if len(placed) == 3:
+            return
+        allowed = [c for c in open_cells
+                   if all(abs(c[0] - q[0]) + abs(c[1] - q[1]) > 1 for q in placed)]  # fmt: skip
+        for c in allowed:
+            exact[len(placed)][c] += p / len(allowed)
+            visit([*placed, c], p / len(allowed))
+
+    visit([], 1.0)
+    n = 100_000
+    keys = jax.random.split(jax.random.PRNGKey(1), n)
+    _, states = jax.jit(jax.vmap(env.reset, in_axes=(0, None)))(keys, PursuitParams())
+    for kind in ("pursuers", "evaders"):
+        xy = np.asarray(getattr(states, kind))
+        for i in range(3):
+            seen = np.zeros((5, 4))
+            np.add.at(seen, (xy[:, i, 0], xy[:, i, 1]), 1.0 / n)
+            p = exact[i]
+            np.testing.assert_array_less(np.abs(seen - p), 5 * np.sqrt(p * (1 - p) / n) + 1e-12)
+
+
 # ------------------------------------------------------------------------------------------------
 # Rules on hand-placed states
 
@@ -387,10 +419,15 @@ def _summary(x: np.ndarray) -> str:
 
 
 def _validate(env: Pursuit, params: PursuitParams, pz_kwargs: dict, pz_episodes: int,
-              our_episodes: int, wrong: dict[str, PursuitParams]) -> None:  # fmt: skip
+              our_episodes: int, wrong: dict[str, PursuitParams],
+              pz_seeds: tuple[int, ...] = (0,)) -> None:  # fmt: skip
+    """The statistic on ``pz_episodes`` PettingZoo episodes per seed in ``pz_seeds``."""
     t0 = time.perf_counter()
-    theirs = _pz_episodes(pz_episodes, params.max_cycles, **pz_kwargs)
+    theirs = np.concatenate(
+        [_pz_episodes(pz_episodes, params.max_cycles, seed=s, **pz_kwargs) for s in pz_seeds]
+    )
     t_pz = time.perf_counter() - t0
+    pz_episodes = len(theirs)
     run = _our_episodes(env, our_episodes)
     t0 = time.perf_counter()
     ours = run(params)
@@ -425,7 +462,14 @@ def test_random_policy_statistics_match_pettingzoo_small_grid() -> None:
 
 @pytest.mark.slow
 def test_random_policy_statistics_match_pettingzoo_full() -> None:
-    """The acceptance check: pursuit_v4's defaults, 500 cycles, 200 PettingZoo episodes."""
+    """The acceptance check: pursuit_v4's defaults, 500 cycles, 2 x 200 PettingZoo episodes.
+
+    About 1.6-1.8 s per PettingZoo episode here (11-12 min in all).  The first 200 (seed 0)
+    alone came out 3.1 s.e. above ours on return and 2.8 on catches; a second 200 (seed 1)
+    agreed within 0.3 and 0.4 s.e., 60 more replayed episodes (30 captures) matched PettingZoo
+    exactly and PettingZoo's spawns give our dynamics our catch rate, so the test pools both
+    samples rather than trusting one.
+    """
     env = Pursuit()
     params = env.default_params()
     wrong = {
@@ -433,7 +477,7 @@ def test_random_policy_statistics_match_pettingzoo_full() -> None:
         "urgency 0": params.replace(urgency_reward=0.0),
         "tag_reward 0": params.replace(tag_reward=0.0),
     }
-    _validate(env, params, {}, pz_episodes=200, our_episodes=2000, wrong=wrong)
+    _validate(env, params, {}, pz_episodes=200, our_episodes=2000, wrong=wrong, pz_seeds=(0, 1))
 
 
 # ------------------------------------------------------------------------------------------------

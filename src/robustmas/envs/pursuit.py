@@ -213,17 +213,22 @@ class Pursuit:
         return jnp.stack([cells // self.y_size, cells % self.y_size], axis=-1).astype(jnp.int32)
 
     def _spawn(self, key: jax.Array, count: int) -> jax.Array:
-        """``count`` cells, each uniform among the open cells no earlier one occupies or touches."""
-        t = self._tables
-        noise = jax.random.gumbel(key, (count, self.x_size * self.y_size))
-        open_cells = jnp.asarray(~self.building.reshape(-1))
-        bars = jnp.asarray(t.bars)
+        """``count`` cells, each uniform among the open cells no earlier one occupies or touches.
 
-        def place(barred: jax.Array, g: jax.Array) -> tuple[jax.Array, jax.Array]:
-            cell = jnp.argmax(jnp.where(open_cells & ~barred, g, -jnp.inf))
-            return barred | bars[cell], cell
+        PettingZoo draws cells until one is allowed; here one 32-bit draw per agent picks the
+        ``(bits mod m)``-th of the ``m`` allowed cells (a bias below ``m / 2**32``, about 5e-8).
+        """
+        bits = jax.random.bits(key, (count,), jnp.uint32)
+        # One extra cell at the end stands for "off the grid" (barred, never drawn).
+        free = jnp.asarray(np.append(~self.building.reshape(-1), False))
+        block = jnp.asarray(self._tables.block)
 
-        _, cells = jax.lax.scan(place, jnp.zeros_like(open_cells), noise)
+        def place(allowed: jax.Array, b: jax.Array) -> tuple[jax.Array, jax.Array]:
+            k = (b % jnp.sum(allowed, dtype=jnp.uint32)).astype(jnp.int32)
+            cell = jnp.argmax(jnp.cumsum(allowed, dtype=jnp.int32) > k)
+            return allowed.at[block[cell]].set(False), cell
+
+        _, cells = jax.lax.scan(place, free, bits)
         return self._xy(cells)
 
     def reset(self, key: jax.Array, params: PursuitParams) -> tuple[jax.Array, PursuitState]:
@@ -265,11 +270,8 @@ class Pursuit:
         new = moves[old, a]
         evaders = self._cells(state.evaders)
         num_cells = self.x_size * self.y_size
-        grid = jnp.arange(num_cells)
-        evader_count = jnp.sum(
-            (evaders[:, None] == grid) & state.alive[:, None], axis=0, dtype=jnp.int32
-        )
-        pursuer_count = jnp.sum(new[:, None] == grid, axis=0, dtype=jnp.int32)
+        evader_count = _count(evaders, num_cells, state.alive)
+        pursuer_count = _count(new, num_cells)
 
         # 1. Tag rewards of the n AEC turns: pursuer j is at its new cell in turns j..n-1.
         tag_cells = jnp.asarray(t.tag_cells)
@@ -297,36 +299,52 @@ class Pursuit:
         left = alive.sum(dtype=jnp.int32)
         done = (new_state.t >= params.max_cycles) | (left == 0)
         info = {"captures": caught.sum(dtype=jnp.int32), "evaders_left": left}
-        return self._obs(new_state), new_state, reward.astype(jnp.float32), done, info
+        obs = self._view(new, self._cells(new_state.evaders), alive)
+        return obs, new_state, reward.astype(jnp.float32), done, info
 
     # ------------------------------------------------------------------ views
 
     def _channels(self, state: PursuitState) -> jax.Array:
         """``(x_size, y_size, 3)``: building, pursuer counts, living evader counts."""
-        grid = jnp.arange(self.x_size * self.y_size)
-        pursuers = jnp.sum(self._cells(state.pursuers)[:, None] == grid, axis=0)
-        evaders = jnp.sum(
-            (self._cells(state.evaders)[:, None] == grid) & state.alive[:, None], axis=0
-        )
+        num_cells = self.x_size * self.y_size
+        pursuers = _count(self._cells(state.pursuers), num_cells)
+        evaders = _count(self._cells(state.evaders), num_cells, state.alive)
         wall = jnp.asarray(self.building.reshape(-1), jnp.float32)
         stacked = jnp.stack([wall, pursuers.astype(jnp.float32), evaders.astype(jnp.float32)])
         return stacked.T.reshape(self.x_size, self.y_size, 3)
 
+    def _view(self, pursuers: jax.Array, evaders: jax.Array, alive: jax.Array) -> jax.Array:
+        """Every pursuer's view from the agents' cells (``(n, r, r, 3)``, module docstring)."""
+        t = self._tables
+        size = t.padded_wall.size
+        to_padded = jnp.asarray(t.padded_index)
+        flat = jnp.stack(
+            [
+                jnp.asarray(t.padded_wall.reshape(-1)),
+                _count(to_padded[pursuers], size).astype(jnp.float32),
+                _count(to_padded[evaders], size, alive).astype(jnp.float32),
+            ],
+            axis=-1,
+        )
+        return flat[jnp.asarray(t.window)[pursuers]]  # [y offset, x offset, channel]
+
     def _obs(self, state: PursuitState) -> jax.Array:
-        r = (self.obs_range - 1) // 2
-        counts = self._channels(state)[..., 1:]
-        padded = jnp.pad(counts, ((r, r), (r, r), (0, 0)))
-        flat = jnp.concatenate(
-            [jnp.asarray(self._tables.padded_wall)[..., None], padded], axis=-1
-        ).reshape(-1, 3)
-        window = jnp.asarray(self._tables.window)[self._cells(state.pursuers)]
-        return flat[window]  # (n, r, r, 3) as [y offset, x offset, channel]
+        return self._view(self._cells(state.pursuers), self._cells(state.evaders), state.alive)
 
     def critic_observation(self, state: PursuitState, params: PursuitParams) -> jax.Array:
         """PettingZoo's ``state()`` (``[y, x, channel]``) flattened, then ``t / max_cycles``."""
         grid = jnp.transpose(self._channels(state), (1, 0, 2)).reshape(-1)
         frac = (state.t.astype(jnp.float32) / params.max_cycles)[None]
         return jnp.concatenate([grid, frac]).astype(jnp.float32)
+
+
+def _count(cells: jax.Array, size: int, weights: jax.Array | None = None) -> jax.Array:
+    """``(size,)`` int32: how many of ``cells`` (those with ``weights``) are on each cell.
+
+    A scatter-add: about 3.5x faster under ``vmap`` on CPU than summing one-hot rows.
+    """
+    ones = jnp.ones(cells.shape, jnp.int32) if weights is None else weights.astype(jnp.int32)
+    return jnp.zeros((size,), jnp.int32).at[cells].add(ones)
 
 
 @dataclass(frozen=True)
@@ -341,12 +359,15 @@ class _Tables:
     """``(cells, 4)``: the 4-neighbours, ``-1`` off the grid."""
     need: np.ndarray
     """``(cells,)``: pursuers needed to surround an evader there."""
-    bars: np.ndarray
-    """``(cells, cells)`` bool: the cell and its 4-neighbours (barred to later spawns)."""
+    block: np.ndarray
+    """``(cells, 5)``: the cell and its 4-neighbours (barred to later spawns); ``cells`` stands
+    for a neighbour off the grid."""
     window: np.ndarray
     """``(cells, r, r)``: flat indices into the padded map of the view ``[y offset, x offset]``."""
     padded_wall: np.ndarray
     """``(x_size + 2 o, y_size + 2 o)`` float32: building, and 1 off the grid (``o`` = offset)."""
+    padded_index: np.ndarray
+    """``(cells,)``: each cell's flat index in the padded map."""
 
 
 def _tables(wall: np.ndarray, obs_range: int) -> _Tables:
@@ -363,14 +384,14 @@ def _tables(wall: np.ndarray, obs_range: int) -> _Tables:
     tag_cells = np.empty((cells, 4), np.int32)
     neighbours = np.empty((cells, 4), np.int32)
     need = 4 - ((x == 0) | (x == xs - 1)).astype(np.int32) - ((y == 0) | (y == ys - 1))
-    bars = np.zeros((cells, cells), bool)
-    bars[np.arange(cells), np.arange(cells)] = True
+    block = np.full((cells, 5), cells, np.int32)
+    block[:, 4] = np.arange(cells)
     for k, (dx, dy) in enumerate(_NEIGHBOURS):
         tx, ty = x + dx, y + dy
         tag_cells[:, k] = index(np.clip(tx, 0, xs - 1), np.clip(ty, 0, ys - 1))
         inside = (tx >= 0) & (tx < xs) & (ty >= 0) & (ty < ys)
         neighbours[:, k] = np.where(inside, index(tx, ty), -1)
-        bars[np.arange(cells)[inside], index(tx, ty)[inside]] = True
+        block[inside, k] = index(tx, ty)[inside]
         # PettingZoo counts a building neighbour only when 0 < x and 0 < y (see the docstring).
         counted = (tx > 0) & (tx < xs) & (ty > 0) & (ty < ys)
         need -= counted & wall[np.clip(tx, 0, xs - 1), np.clip(ty, 0, ys - 1)]
@@ -383,8 +404,9 @@ def _tables(wall: np.ndarray, obs_range: int) -> _Tables:
     px = x[:, None, None] + offsets[None, None, :]
     py = y[:, None, None] + offsets[None, :, None]
     window = (px * (ys + 2 * o) + py).astype(np.int32)
-    tables = _Tables(moves, tag_cells, neighbours, need.astype(np.int32), bars, window,
-                     padded_wall)  # fmt: skip
-    for array in (moves, tag_cells, neighbours, bars, window, padded_wall):
+    padded_index = ((x + o) * (ys + 2 * o) + y + o).astype(np.int32)
+    tables = _Tables(moves, tag_cells, neighbours, need.astype(np.int32), block, window,
+                     padded_wall, padded_index)  # fmt: skip
+    for array in (moves, tag_cells, neighbours, block, window, padded_wall, padded_index):
         array.setflags(write=False)
     return tables
