@@ -101,3 +101,28 @@ def test_robust_nash_q_reaches_the_fixed_point_within_1e_3(players: int) -> None
     truth = robust_value_iteration(game, players - 1)
     res = robust_nash_q(game, players - 1, 1_500_000, seed=1)
     assert float(np.abs(res.values - truth.values).max()) < 1e-3
+
+
+def test_markov_registry_and_cli_give_robust_value_iteration() -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from robustmas.cli.app import app
+    from robustmas.games.markov import MARKOV_REGISTRY
+
+    game = MARKOV_REGISTRY.make("random-markov-v0:players=3,states=2,seed=4")
+    assert game.num_actions == (2, 2, 2) and game.num_states == 2
+    truth = robust_value_iteration(game, 2)
+    runner = CliRunner()
+    out = runner.invoke(
+        app, ["arneq-markov", "random-markov-v0:players=3,states=2,seed=4", "--k", "2",
+              "--steps", "20000", "--json"],
+    )  # fmt: skip
+    assert out.exit_code == 0, out.output
+    data = json.loads(out.stdout)
+    np.testing.assert_allclose(data["values"], truth.values)
+    # Robust Nash-Q on 20K transitions is already close (1e-3 needs ~1M: the slow tests).
+    assert data["max_error"] < 0.05
+    bad = runner.invoke(app, ["arneq-markov", "random-markov-v0:player=3", "--k", "1"])
+    assert bad.exit_code != 0 and "players" in bad.output

@@ -11,7 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["TabularMarkovGame", "random_markov_game"]
+from robustmas.games.registry import Entry, Param, Registry
+
+__all__ = ["MARKOV_REGISTRY", "TabularMarkovGame", "random_markov_game"]
 
 
 @dataclass(frozen=True)
@@ -76,3 +78,38 @@ def random_markov_game(
     rewards = rng.uniform(size=(states, n, *actions))
     transitions = rng.dirichlet(np.ones(states), size=(states, *actions))
     return TabularMarkovGame(rewards, transitions, gamma)
+
+
+def _random_markov(
+    players: int = 2, states: int = 3, actions: int = 2, gamma: float = 0.5, seed: int = 0
+) -> TabularMarkovGame:
+    if not 2 <= players <= 6:
+        raise ValueError(f"players: 2..6 for a dense tabular game, got {players}")
+    if states < 1 or actions < 1:
+        raise ValueError(f"states and actions: must be >= 1, got {states} and {actions}")
+    if states * actions**players * states > 10_000_000:
+        raise ValueError(
+            "random-markov-v0: the transition table would exceed 10M entries; lower states, "
+            "actions or players"
+        )
+    return random_markov_game(states, (actions,) * players, gamma=gamma, seed=seed)
+
+
+MARKOV_REGISTRY: Registry[Entry[TabularMarkovGame]] = Registry(
+    "Markov game id",
+    [
+        Entry(
+            "random-markov-v0",
+            _random_markov,
+            "Small random Markov game: U[0,1] rewards, Dirichlet(1) transitions (ARNEQ tests)",
+            (
+                Param("players", int, "number of players (2..6)"),
+                Param("states", int, "number of states"),
+                Param("actions", int, "actions per player"),
+                Param("gamma", float, "discount factor in [0, 1)"),
+                Param("seed", int, "NumPy seed"),
+            ),
+        ),
+    ],
+)
+"""Named tabular Markov games: ``MARKOV_REGISTRY.make("random-markov-v0:players=3,seed=1")``."""
