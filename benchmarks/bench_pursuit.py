@@ -20,9 +20,10 @@ Sides:
   of every step are folded into one checksum per environment, so XLA cannot drop the work.
   Two ways of starting new episodes:
 
-  - *batch autoreset* (the headline): when some environment of the batch ended, a
+  - *batch autoreset* (the headline): in a step where some environment of the batch ended, a
     ``lax.cond`` on the batch's ``any(done)`` resets the batch and keeps the new episodes where
-    one ended, so the reset costs what it costs in PettingZoo, once per episode;
+    one ended; other steps compute no reset.  With random pursuers every episode lasts 500
+    cycles, so as in PettingZoo one reset is paid per 500 steps;
   - *per-env autoreset*: ``jax.vmap(step_autoreset)``, as the PPO trainer steps its
     environments.  A ``vmap`` cannot branch per environment, so a reset (38 sequential spawn
     draws over the 256 cells) is computed for every environment at every step and mostly

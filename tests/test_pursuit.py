@@ -17,6 +17,8 @@ Three kinds of evidence that :class:`robustmas.envs.pursuit.Pursuit` is PettingZ
 from __future__ import annotations
 
 import copy
+import functools
+import importlib.util
 import time
 from collections.abc import Callable
 from typing import Any
@@ -26,6 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from robustmas.compilation.xla import compiler_options
 from robustmas.envs.pursuit import Pursuit, PursuitParams, PursuitState, building_map
 
 
@@ -50,11 +53,6 @@ def _state(n_pursuers: int, n_evaders: int, pursuers: list, evaders: list, alive
 
 
 STAY = 4
-
-
-def _jit(env: Pursuit) -> Callable[..., Any]:
-    """``env.transition`` compiled (one compilation per test instead of one per operation)."""
-    return jax.jit(env.transition)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -90,7 +88,9 @@ def test_spawning_rule() -> None:
     env = Pursuit()
     params = env.default_params()
     keys = jax.random.split(jax.random.PRNGKey(0), 256)
-    _, states = jax.jit(jax.vmap(env.reset, in_axes=(0, None)))(keys, params)
+    _, states = jax.jit(
+        jax.vmap(env.reset, in_axes=(0, None)), compiler_options=compiler_options()
+    )(keys, params)
     overlaps = 0
     for kind in ("pursuers", "evaders"):
         xy = np.asarray(getattr(states, kind))  # (batch, n, 2)
@@ -129,7 +129,9 @@ def test_spawn_distribution_is_pettingzoos() -> None:
     visit([], 1.0)
     n = 100_000
     keys = jax.random.split(jax.random.PRNGKey(1), n)
-    _, states = jax.jit(jax.vmap(env.reset, in_axes=(0, None)))(keys, PursuitParams())
+    _, states = jax.jit(
+        jax.vmap(env.reset, in_axes=(0, None)), compiler_options=compiler_options()
+    )(keys, PursuitParams())
     for kind in ("pursuers", "evaders"):
         xy = np.asarray(getattr(states, kind))
         for i in range(3):
@@ -140,115 +142,194 @@ def test_spawn_distribution_is_pettingzoos() -> None:
 
 
 # ------------------------------------------------------------------------------------------------
-# Rules on hand-placed states
+# Rules on hand-placed states (one environment, one compiled transition)
 
+ENV = Pursuit(5, 3)
+PARK = [15, 8]
+"""Where the pursuers a case does not use wait: no evader of any case is on or next to it."""
 FAR = [15, 15]
-"""A corner far from the action; agents parked there take no part."""
+"""An evader far from the action."""
+LOCAL = PursuitParams(shared_reward=False)
+
+
+@functools.cache
+def _transition() -> Callable[..., Any]:
+    return jax.jit(ENV.transition, compiler_options=compiler_options())
+
+
+def _case(pursuers: list, evaders: list, alive: list | None = None, t: int = 0) -> PursuitState:
+    """A state of ``ENV``: unused pursuers at ``PARK``, unused evaders caught already."""
+    live = [True] * len(evaders) if alive is None else list(alive)
+    return _state(
+        ENV.n_pursuers, ENV.n_evaders,
+        list(pursuers) + [PARK] * (ENV.n_pursuers - len(pursuers)),
+        list(evaders) + [FAR] * (ENV.n_evaders - len(evaders)),
+        live + [False] * (ENV.n_evaders - len(evaders)), t,
+    )  # fmt: skip
+
+
+def _go(state: PursuitState, actions: list | None = None, evader_actions: list | None = None,
+        params: PursuitParams = LOCAL) -> tuple[Any, ...]:  # fmt: skip
+    """``ENV.transition``; pursuers and evaders not given an action stay.
+
+    With PettingZoo installed, the same state is also set up in PettingZoo's pursuit and
+    stepped with the same actions; positions, captures, rewards, observations and the end
+    must agree.
+    """
+    a = list(actions or []) + [STAY] * (ENV.n_pursuers - len(actions or []))
+    e = list(evader_actions or []) + [STAY] * (ENV.n_evaders - len(evader_actions or []))
+    out = _transition()(state, jnp.asarray(a), jnp.asarray(e), params)
+    if importlib.util.find_spec("pettingzoo") is not None:
+        _agrees_with_pettingzoo(state, a, e, params, out)
+    return out
+
+
+class _Scripted:
+    """An evader controller for PettingZoo playing given actions (by evader index)."""
+
+    def __init__(self, base: Any, actions: list[int]) -> None:
+        self.base, self.actions, self.queue = base, actions, None
+
+    def act(self, _state: Any) -> int:
+        if self.queue is None:  # first call: after the captures, one call per survivor
+            survivors = np.flatnonzero(~np.asarray(self.base.evaders_gone, bool))
+            self.queue = [int(self.actions[i]) for i in survivors]
+        return self.queue.pop(0)
+
+
+def _agrees_with_pettingzoo(state: PursuitState, actions: list[int], evader_actions: list[int],
+                            params: PursuitParams, out: tuple[Any, ...]) -> None:  # fmt: skip
+    pz = _pursuit_module().parallel_env(
+        n_pursuers=ENV.n_pursuers, n_evaders=ENV.n_evaders, tag_reward=params.tag_reward,
+        catch_reward=params.catch_reward, urgency_reward=params.urgency_reward,
+        shared_reward=bool(params.shared_reward), max_cycles=params.max_cycles,
+    )  # fmt: skip
+    pz.reset(seed=0)
+    base = pz.unwrapped.env
+    for i, (x, y) in enumerate(np.asarray(state.pursuers)):
+        base.pursuer_layer.set_position(i, x, y)
+    for i, (x, y) in enumerate(np.asarray(state.evaders)):
+        base.evader_layer.set_position(i, x, y)
+    alive = np.asarray(state.alive)
+    for i in reversed(np.flatnonzero(~alive)):
+        base.evader_layer.remove_agent(int(i))
+        base.evaders_gone[i] = True
+    base.model_state[1] = base.pursuer_layer.get_state_matrix()
+    base.model_state[2] = base.evader_layer.get_state_matrix()
+    base.frames = int(state.t)
+    base.evader_controller = _Scripted(base, evader_actions)
+    names = [f"pursuer_{i}" for i in range(ENV.n_pursuers)]
+    pz_obs, pz_rew, term, trunc, _ = pz.step(dict(zip(names, actions, strict=True)))
+    obs, new, reward, done, _ = out
+    gone = np.asarray(base.evaders_gone, bool)
+    np.testing.assert_array_equal(np.asarray(new.alive), ~gone)
+    np.testing.assert_array_equal(
+        np.asarray(new.pursuers), _pz_positions(base.pursuer_layer.allies)
+    )
+    np.testing.assert_array_equal(np.asarray(new.evaders)[~gone],
+                                  _pz_positions(base.evader_layer.allies))  # fmt: skip
+    np.testing.assert_allclose(np.asarray(reward), [pz_rew[n] for n in names], rtol=1e-5,
+                               atol=1e-7)  # fmt: skip
+    assert bool(done) == (any(term.values()) or any(trunc.values()))
+    for i, name in enumerate(names):
+        np.testing.assert_array_equal(np.asarray(obs[i]), pz_obs[name])
 
 
 def test_surround_capture_catch_and_urgency_rewards() -> None:
-    env = Pursuit(4, 2)
-    params = env.default_params().replace(tag_reward=0.0, shared_reward=False)
+    params = LOCAL.replace(tag_reward=0.0)
     # Evader 0 at (2, 1): open neighbours (1,1) (3,1) (2,2) (2,0).  Pursuers 0-2 already hold
     # three; pursuer 3 steps from (3, 2) down to (3, 1) and closes the ring.
-    state = _state(4, 2, [[1, 1], [2, 2], [2, 0], [3, 2]], [[2, 1], FAR])
-    _, new, reward, done, info = _jit(env)(state, jnp.array([STAY, STAY, STAY, 3]),
-                                                jnp.array([STAY, STAY]), params)  # fmt: skip
-    np.testing.assert_array_equal(new.alive, [False, True])
+    state = _case([[1, 1], [2, 2], [2, 0], [3, 2]], [[2, 1], FAR])
+    _, new, reward, done, info = _go(state, [STAY, STAY, STAY, 3], params=params)
+    np.testing.assert_array_equal(new.alive[:2], [False, True])
     assert int(info["captures"]) == 1 and int(info["evaders_left"]) == 1 and not bool(done)
-    np.testing.assert_allclose(reward, [4.9, 4.9, 4.9, 4.9], rtol=1e-6)
+    np.testing.assert_allclose(reward, [4.9, 4.9, 4.9, 4.9, -0.1], rtol=1e-6)  # the last waits
     # Three of four: no capture, only urgency.
-    _, new, reward, _, info = _jit(env)(state, jnp.full(4, STAY), jnp.full(2, STAY), params)
-    assert bool(new.alive.all()) and int(info["captures"]) == 0
-    np.testing.assert_allclose(reward, [-0.1] * 4, rtol=1e-6)
+    _, new, reward, _, info = _go(state, params=params)
+    assert bool(new.alive[:2].all()) and int(info["captures"]) == 0
+    np.testing.assert_allclose(reward, [-0.1] * 5, rtol=1e-6)
     # A pursuer on the evader's own cell does not help; one diagonal neither.
-    state = _state(4, 2, [[1, 1], [2, 2], [2, 1], [3, 2]], [[2, 1], FAR])
-    _, new, reward, _, _ = _jit(env)(state, jnp.full(4, STAY), jnp.full(2, STAY), params)
-    assert bool(new.alive.all())
+    state = _case([[1, 1], [2, 2], [2, 1], [3, 2]], [[2, 1], FAR])
+    _, new, _, _, _ = _go(state, params=params)
+    assert bool(new.alive[:2].all())
 
 
 def test_capture_by_the_walls_corner_and_building() -> None:
-    env = Pursuit(3, 3)
-    params = env.default_params().replace(tag_reward=0.0, shared_reward=False)
+    params = LOCAL.replace(tag_reward=0.0)
     # Corner (0, 0) needs 2; an evader next to the building at (4, 6) needs 3: (3,6) (4,5) (4,7).
-    state = _state(3, 3, [[1, 0], [0, 2], FAR], [[0, 0], [4, 6], [0, 15]])
+    evaders = [[0, 0], [4, 6], [0, 15]]
     # Pursuer 1 moves down to (0, 1): the corner evader is caught; pursuer 0 was already there.
-    _, new, reward, _, info = _jit(env)(state, jnp.array([STAY, 3, STAY]),
-                                             jnp.full(3, STAY), params)  # fmt: skip
+    _, new, reward, _, _ = _go(_case([[1, 0], [0, 2]], evaders), [STAY, 3], params=params)
     np.testing.assert_array_equal(new.alive, [False, True, True])
-    np.testing.assert_allclose(reward, [4.9, 4.9, -0.1], rtol=1e-6)  # pursuer 2 is far away
-    state = _state(3, 3, [[3, 6], [4, 5], [4, 7]], [[0, 0], [4, 6], [0, 15]])
-    _, new, reward, _, info = _jit(env)(state, jnp.full(3, STAY), jnp.full(3, STAY), params)
+    np.testing.assert_allclose(reward, [4.9, 4.9, -0.1, -0.1, -0.1], rtol=1e-6)
+    _, new, _, _, _ = _go(_case([[3, 6], [4, 5], [4, 7]], evaders), params=params)
     np.testing.assert_array_equal(new.alive, [True, False, True])
     # Two evaders on one cell are caught together; the catchers are paid once.
-    state = _state(3, 3, [[1, 15], [0, 14], FAR], [[0, 15], [0, 15], [0, 0]])
-    _, new, reward, _, info = _jit(env)(state, jnp.full(3, STAY), jnp.full(3, STAY), params)
+    state = _case([[1, 15], [0, 14]], [[0, 15], [0, 15], [0, 0]])
+    _, new, reward, _, info = _go(state, params=params)
     np.testing.assert_array_equal(new.alive, [False, False, True])
     assert int(info["captures"]) == 2
-    np.testing.assert_allclose(reward, [4.9, 4.9, -0.1], rtol=1e-6)
+    np.testing.assert_allclose(reward, [4.9, 4.9, -0.1, -0.1, -0.1], rtol=1e-6)
 
 
 def test_tag_reward_bookkeeping_follows_the_turn_order() -> None:
-    """PettingZoo pays tags after every turn; a pursuer counts at its new cell from its turn on."""
-    env = Pursuit(2, 2)
-    params = env.default_params().replace(urgency_reward=0.0, shared_reward=False)
-    # Evader at (5, 1).  Pursuer 0 moves from (3, 1) to (4, 1) (next to it), pursuer 1 from (6, 1)
-    # away to (7, 1).  Turn 0: p0 new (1 tag), p1 old (1 tag).  Turn 1: p0 new (1), p1 new (0).
-    state = _state(2, 2, [[3, 1], [6, 1]], [[5, 1], FAR])
-    _, _, reward, _, _ = _jit(env)(state, jnp.array([1, 1]), jnp.full(2, STAY), params)
-    np.testing.assert_allclose(reward, [0.01 * 2 / 2, 0.01 * 1 / 2], rtol=1e-6)
+    """PettingZoo pays tags after every turn; a pursuer counts at its new cell from its turn on.
+
+    With ``n`` pursuers, pursuer ``j`` is at its old cell in turns ``0..j-1`` and at its new
+    one in turns ``j..n-1``, each turn paying ``tag_reward / n`` per evader next to it.
+    """
+    params = LOCAL.replace(urgency_reward=0.0)
+    # Evader at (5, 1).  Pursuer 0 moves from (3, 1) to (4, 1), next to it: all 5 turns tag.
+    # Pursuer 1 moves from (6, 1), next to it, away to (7, 1): only turn 0 tags.
+    state = _case([[3, 1], [6, 1]], [[5, 1], FAR])
+    _, _, reward, _, _ = _go(state, [1, 1], params=params)
+    np.testing.assert_allclose(reward, [0.01, 0.01 / 5, 0, 0, 0], rtol=1e-6, atol=1e-9)
     # On the grid's edge the missing neighbour is clipped to the pursuer's own cell, so an
     # evader under a pursuer on the edge counts once, in a corner twice.
-    state = _state(2, 2, [[0, 5], [15, 0]], [[0, 5], [15, 0]])
-    _, _, reward, _, _ = _jit(env)(state, jnp.full(2, STAY), jnp.full(2, STAY), params)
-    np.testing.assert_allclose(reward, [0.01, 0.02], rtol=1e-6)
+    state = _case([[0, 5], [15, 0]], [[0, 5], [15, 0]])
+    _, _, reward, _, _ = _go(state, params=params)
+    np.testing.assert_allclose(reward, [0.01, 0.02, 0, 0, 0], rtol=1e-6, atol=1e-9)
     # Shared: every pursuer gets the mean, the urgency included.
     shared = params.replace(shared_reward=True, urgency_reward=-0.1)
-    _, _, reward, _, _ = _jit(env)(state, jnp.full(2, STAY), jnp.full(2, STAY), shared)
-    np.testing.assert_allclose(reward, [0.015 - 0.1] * 2, rtol=1e-6)
+    _, _, reward, _, _ = _go(state, params=shared)
+    np.testing.assert_allclose(reward, [0.03 / 5 - 0.1] * 5, rtol=1e-6)
 
 
 def test_moves_walls_and_evaders() -> None:
-    env = Pursuit(5, 3)
-    params = env.default_params()
     # left off the grid, right into the building (5, 4), up, down, left into the building.
-    state = _state(5, 3, [[0, 3], [4, 4], [2, 2], [2, 2], [12, 8]], [[0, 0], [4, 4], [13, 13]],
-                   alive=[True, True, False])  # fmt: skip
-    _, new, _, _, _ = _jit(env)(state, jnp.array([0, 1, 2, 3, 0]), jnp.array([3, 1, 0]),
-                                     params)  # fmt: skip
+    state = _case([[0, 3], [4, 4], [2, 2], [2, 2], [12, 8]], [[0, 0], [4, 4], [13, 13]],
+                  alive=[True, True, False])  # fmt: skip
+    _, new, _, _, _ = _go(state, [0, 1, 2, 3, 0], [3, 1, 0])
     np.testing.assert_array_equal(new.pursuers, [[0, 3], [4, 4], [2, 3], [2, 1], [12, 8]])
     # Evaders: down off the grid stays, right into the building stays; the caught one is frozen.
     np.testing.assert_array_equal(new.evaders, [[0, 0], [4, 4], [13, 13]])
-    _, new, _, _, _ = _jit(env)(state, jnp.full(5, STAY), jnp.array([1, 0, 0]), params)
+    _, new, _, _, _ = _go(state, None, [1, 0, 0])
     np.testing.assert_array_equal(new.evaders, [[1, 0], [3, 4], [13, 13]])
 
 
 def test_episode_ends_when_the_last_evader_is_caught_or_at_max_cycles() -> None:
-    env = Pursuit(4, 2)
-    params = env.default_params().replace(max_cycles=10)
     ring = [[1, 1], [2, 2], [2, 0], [3, 1]]
-    state = _state(4, 2, ring, [[2, 1], FAR], alive=[True, False], t=3)
-    _, new, _, done, info = _jit(env)(state, jnp.full(4, STAY), jnp.full(2, STAY), params)
+    state = _case(ring, [[2, 1], FAR], alive=[True, False], t=3)
+    _, new, _, done, info = _go(state)
     assert bool(done) and int(info["evaders_left"]) == 0 and int(new.t) == 4
-    state = _state(4, 2, ring, [[9, 1], FAR], t=8)
-    _, new, _, done, _ = _jit(env)(state, jnp.full(4, STAY), jnp.full(2, STAY), params)
+    state = _case(ring, [[9, 1], FAR], t=498)  # max_cycles 500
+    _, new, _, done, _ = _go(state)
     assert not bool(done)
-    _, _, _, done, _ = _jit(env)(new, jnp.full(4, STAY), jnp.full(2, STAY), params)
-    assert bool(done)  # cycle 10 of 10
+    _, _, _, done, _ = _go(new)
+    assert bool(done)  # cycle 500 of 500
 
 
 def test_observation_layout() -> None:
-    env = Pursuit(2, 2)
-    state = _state(2, 2, [[1, 2], [2, 2]], [[1, 5], [1, 5]])
-    obs = np.asarray(env._obs(state))
-    assert obs.shape == (2, 7, 7, 3)
+    state = _case([[1, 2], [2, 2]], [[1, 5], [1, 5]])
+    obs = np.asarray(ENV._obs(state))
+    assert obs.shape == (5, 7, 7, 3)
     # Pursuer 0 at (1, 2): entry [a, b] is cell (1 - 3 + b, 2 - 3 + a).
     wall = obs[0, :, :, 0]
     assert (wall[:, :2] == 1).all() and (wall[:1, :] == 1).all()  # x < 0 and y < 0: off the grid
     assert wall[3, 3] == 0
     assert obs[0, 3, 3, 1] == 1 and obs[0, 3, 4, 1] == 1  # itself, and pursuer 1 at x + 1
     assert obs[0, 6, 3, 2] == 2  # both evaders at y + 3
-    assert obs.sum(axis=(1, 2))[0, 1] == 2
+    assert obs.sum(axis=(1, 2))[0, 1] == 2  # the parked pursuers are out of sight
 
 
 # ------------------------------------------------------------------------------------------------
@@ -263,12 +344,15 @@ def _replay(env: Pursuit, params: PursuitParams, pz_kwargs: dict, seeds: list[in
     """Step PettingZoo and our ``transition`` side by side; compare everything each cycle."""
     module = _pursuit_module()
     pz = module.parallel_env(**pz_kwargs)
-    transition = jax.jit(env.transition)
-    obs_of = jax.jit(env._obs)
-    critic = jax.jit(env.critic_observation)
+    options = compiler_options()
+    transition = jax.jit(env.transition, compiler_options=options)
+    obs_of = jax.jit(env._obs, compiler_options=options)
+    critic = jax.jit(env.critic_observation, compiler_options=options)
     rng = np.random.default_rng(123)
     names = [f"pursuer_{i}" for i in range(env.n_pursuers)]
     seen = {"cycles": 0, "captures": 0, "caught_out": 0, "catch_rewards": 0}
+    # "need k": captures of an evader that k pursuers had to surround (2 in a corner, 3 on an
+    # edge or beside the building, 4 elsewhere).
     for seed in seeds:
         pz_obs, _ = pz.reset(seed=seed)
         base = pz.unwrapped.env
@@ -296,9 +380,14 @@ def _replay(env: Pursuit, params: PursuitParams, pz_kwargs: dict, seeds: list[in
             assert twin.bit_generator.state == base.np_random.bit_generator.state
             evader_actions = np.zeros(env.n_evaders, np.int32)
             evader_actions[np.flatnonzero(~gone)] = draws
+            before = state
             obs, state, reward, done_, info = transition(
                 state, jnp.asarray(actions), jnp.asarray(evader_actions), params
             )
+            caught = np.asarray(before.alive & ~state.alive)
+            cells = np.asarray(env._cells(before.evaders))[caught]
+            for need in env._tables.need[cells]:
+                seen[f"need {need}"] = seen.get(f"need {need}", 0) + 1
             done = bool(done_)
             where = f"seed {seed}, cycle {int(state.t)}"
             np.testing.assert_array_equal(np.asarray(state.alive), ~gone, err_msg=where)
@@ -371,7 +460,7 @@ def _pz_episodes(episodes: int, max_cycles: int, seed: int = 0, **kwargs: Any) -
 def _our_episodes(env: Pursuit, episodes: int, seed: int = 0) -> Callable[..., np.ndarray]:
     """A function of params giving ``(episodes, 3)`` like :func:`_pz_episodes` (one compile)."""
 
-    @jax.jit
+    @functools.partial(jax.jit, compiler_options=compiler_options())
     def run(params: PursuitParams) -> jax.Array:
         def episode(key: jax.Array) -> jax.Array:
             k_reset, key = jax.random.split(key)
