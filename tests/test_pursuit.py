@@ -1,8 +1,11 @@
 """Pursuit (ARNEQ paper App. C.3): the map, the rules, and PettingZoo's pursuit step for step.
 
-Three kinds of evidence that :class:`robustmas.envs.pursuit.Pursuit` is PettingZoo's pursuit:
+Evidence that :class:`robustmas.envs.pursuit.Pursuit` is PettingZoo's pursuit:
 
-* hand-placed states for each rule (captures, rewards, walls, the end of an episode);
+* hand-placed states for each rule (captures, rewards, walls, the end of an episode), each
+  also set up in PettingZoo and stepped there with the same actions (random pursuers rarely
+  surround an evader away from a corner, so the replays alone would miss those captures);
+* the spawn marginals against the enumerated sequential draw;
 * **replay**: PettingZoo's own episodes, re-run by our ``transition`` from PettingZoo's state
   with the same pursuer actions and the evader actions PettingZoo's generator drew (read from
   a copy of it); positions, captures, rewards, observations, ``state()`` and ``done`` agree at
