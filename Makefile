@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 BIN    := $(VENV)/bin
 
-.PHONY: demo test test-slow test-latest lint bench reproduce-stackelberg sweep-stackelberg-sizes rp-fig2 rp-fig3 rp-fig5 ermas-fig2 ermas-fig3 ermas-fig4 rp-fig2-small bench-rllib bench-pursuit clean
+.PHONY: demo test test-slow test-latest lint bench reproduce-stackelberg sweep-stackelberg-sizes rp-fig2 rp-fig3 rp-fig5 ermas-fig2 ermas-fig3 ermas-fig4 rp-fig2-small bench-rllib bench-pursuit bench-ant clean
 
 # Installs pin the versions the suite was run with (constraints.txt); `make test-latest` takes
 # the newest versions that pyproject.toml's lower bounds allow, in a venv of its own.
@@ -76,6 +76,11 @@ bench-rllib: $(VENV)/.installed
 # Pursuit (pure JAX) against PettingZoo's pursuit, env steps/s (about 1 min).
 bench-pursuit: $(VENV)/.installed
 	$(PY) benchmarks/bench_pursuit.py
+
+# Multi-Agent Ant on MJX against MaMuJoCo's Ant 4x2, env steps/s (mjx extra; 2-4 min).
+bench-ant: $(VENV)/.installed
+	$(PY) -m pip install -q -c constraints.txt -e '.[mjx]'
+	$(PY) benchmarks/bench_ant.py
 
 rp-fig2-small: $(VENV)/.installed
 	$(PY) -m robustmas.experiments.tragedy_sweep --out runs/rp-fig2-small

@@ -45,8 +45,8 @@ steps Gymnasium's Ant-v5 on MuJoCo's C engine):
   converges in 2 iterations on average (at most 5 in a random-action rollout), while in
   float32 the XML's tolerance (1e-8) is never met and MJX would run all 100 under ``vmap``
   (4-5x slower); on 400 states of a random-action rollout the one-step differences to MuJoCo
-  C were the same with both settings.  ``integrator="euler"`` is about 2x faster but a
-  different physics (median one-step ``qvel`` difference 1.2);
+  C were the same with both settings.  ``integrator="euler"`` is about 4x faster on the
+  CPU but a different physics (median one-step ``qvel`` difference 1.2);
 * the forward reward: Gymnasium uses the torso body's ``xpos``, which after ``mj_step`` still
   holds the kinematics of the last RK4 stage, not the final ``qpos``; here it is the final
   ``qpos[0]``.  Per step they differ by up to about 0.05 (in units of velocity); over an
@@ -64,9 +64,9 @@ steps Gymnasium's Ant-v5 on MuJoCo's C engine):
   flag (the protocol has no separate truncation).
 
 The environment object holds the MJX model and is otherwise stateless; ``reset`` and ``step``
-are pure and jittable, ``vmap`` batches environments.  MJX compiles slowly on the CPU (about
-30 s for a step on 2 cores) and runs far slower there than on a GPU; see
-``benchmarks/bench_ant.py``.
+are pure and jittable, ``vmap`` batches environments.  MJX compiles slowly on the CPU (15-35 s
+for a step on 2 cores) and runs far slower there than on a GPU: about 770 env steps/s on 2 CPU
+cores, a fifth of MaMuJoCo's speed (``benchmarks/bench_ant.py``, ``benchmarks/RESULTS.md``).
 """
 
 from __future__ import annotations
