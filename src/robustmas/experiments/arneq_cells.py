@@ -49,7 +49,6 @@ from robustmas.robust.art_attack import (
 __all__ = ["ARNEQ_TABLE", "ArneqTableKind", "ArneqTableSettings"]
 
 ENVS = ("spread", "pursuit")
-_AGENTS = {"spread": 3, "pursuit": 8}
 _SUBSET_MODES = ("all", "cyclic")
 
 
@@ -136,7 +135,7 @@ class ArneqTableSettings:
             raise ValueError(f"continuation: a fraction in [0, 1], got {self.continuation}")
         if self.omega_episodes < 0:
             raise ValueError(f"omega_episodes: must be >= 0, got {self.omega_episodes}")
-        n = _AGENTS[self.env]
+        n = int(make_env(self.env, self.horizon)[0].num_agents)
         if self.num_envs % n:
             raise ValueError(
                 f"num_envs: {self.num_envs} must be a multiple of {self.env}'s {n} agents (one "

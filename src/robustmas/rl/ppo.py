@@ -5,7 +5,8 @@ surrogate (Eq. 7) and the combined actor-critic loss with entropy bonus (Eq. 9);
 GAE (:mod:`robustmas.rl.gae`).
 
 One update (:meth:`PPO.update`) collects ``num_steps`` steps in ``num_envs`` environments, computes
-GAE advantages, and runs ``update_epochs`` epochs of minibatch gradient steps on :func:`ppo_loss`.
+GAE advantages, and runs ``update_epochs`` epochs of minibatch gradient steps on :func:`ppo_loss`
+(the loss and the epochs live in :mod:`robustmas.rl.loss`, shared with other trainers).
 :meth:`PPO.train` is ``init`` followed by ``config.num_updates`` updates through
 :func:`robustmas.rl.loop.run_updates` (evaluation every ``eval_every`` updates, chunks, masking).
 
@@ -63,6 +64,7 @@ from robustmas.envs.core import Environment, Space, step_autoreset
 from robustmas.rl.config import PPOConfig
 from robustmas.rl.gae import gae
 from robustmas.rl.loop import ProgressFn, run_updates
+from robustmas.rl.loss import LossTerms, expand_flags, ppo_epochs, ppo_loss, select_learners
 from robustmas.rl.multiagent import SeparateParameters, SharedParameters
 from robustmas.rl.networks import env_action
 from robustmas.rl.optim import ppo_optimizer
@@ -99,168 +101,6 @@ __all__ = [
 ]
 
 _log = logging.getLogger(__name__)
-
-
-class LossTerms(NamedTuple):
-    """Terms of the PPO loss (all scalars)."""
-
-    total: jax.Array
-    """``actor + vf_coef * value - ent_coef * entropy``."""
-    actor: jax.Array
-    """Clipped surrogate loss (to minimise)."""
-    value: jax.Array
-    """Value loss ``0.5 * mean(squared error)`` (clipped if configured)."""
-    entropy: jax.Array
-    """Mean policy entropy."""
-    approx_kl: jax.Array
-    """Estimate ``mean((r - 1) - log r)`` of ``KL(old || new)``."""
-    clip_frac: jax.Array
-    """Fraction of samples with ``|r - 1| > clip_eps``."""
-
-
-def ppo_loss(
-    log_prob: ArrayLike,
-    old_log_prob: ArrayLike,
-    advantages: ArrayLike,
-    value: ArrayLike,
-    old_value: ArrayLike,
-    targets: ArrayLike,
-    entropy: ArrayLike,
-    *,
-    clip_eps: float,
-    vf_coef: float,
-    ent_coef: float,
-    clip_value_loss: bool = True,
-    normalize_advantages: bool = True,
-    weight: ArrayLike | None = None,
-) -> LossTerms:
-    """The PPO loss on a minibatch of per-sample quantities.
-
-    Args:
-        log_prob: log-probabilities of the taken actions under the current policy, ``(B,)``.
-        old_log_prob: the same under the rollout policy, ``(B,)``.
-        advantages: advantage estimates, ``(B,)``.
-        value: current value estimates, ``(B,)``.
-        old_value: value estimates at rollout time, ``(B,)``.
-        targets: value targets (returns), ``(B,)``.
-        entropy: per-sample policy entropies, ``(B,)``.
-        clip_eps: ratio (and value) clipping range.
-        vf_coef: value-loss weight.
-        ent_coef: entropy-bonus weight.
-        clip_value_loss: clip the value update around ``old_value``.
-        normalize_advantages: standardise ``advantages`` (mean 0, std 1, eps 1e-8).
-        weight: optional non-negative sample weights, shape ``(B,)``; every mean (including the
-            advantage mean and standard deviation) becomes the weighted mean
-            ``sum(w x) / sum(w)`` (0 when all weights are 0).  With 0/1 weights the terms equal
-            those of the unweighted loss on the selected samples; PPO uses them to drop frozen
-            agents' transitions under parameter sharing.
-
-    Any shape works for the per-sample inputs as long as all agree; means run over all entries.
-
-    Returns:
-        The :class:`LossTerms`; ``total`` is what is minimised.
-
-    """
-    log_prob, old_log_prob, advantages, value, old_value, targets, entropy = (
-        jnp.asarray(x)
-        for x in (log_prob, old_log_prob, advantages, value, old_value, targets, entropy)
-    )
-    w = None
-    if weight is not None:
-        w = jnp.asarray(weight, advantages.dtype)
-        w_sum = w.sum()
-        w = w / jnp.where(w_sum > 0, w_sum, 1.0)
-
-    def mean(x: jax.Array) -> jax.Array:
-        return x.mean() if w is None else jnp.sum(w * x)
-
-    if normalize_advantages:
-        if w is None:
-            advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
-        else:
-            centred = advantages - mean(advantages)
-            advantages = centred / (jnp.sqrt(mean(jnp.square(centred))) + 1e-8)
-    log_ratio = log_prob - old_log_prob
-    ratio = jnp.exp(log_ratio)
-    surrogate = ratio * advantages
-    clipped = jnp.clip(ratio, 1.0 - clip_eps, 1.0 + clip_eps) * advantages
-    actor_loss = -mean(jnp.minimum(surrogate, clipped))
-
-    value_err = jnp.square(value - targets)
-    if clip_value_loss:
-        value_clipped = old_value + jnp.clip(value - old_value, -clip_eps, clip_eps)
-        value_err = jnp.maximum(value_err, jnp.square(value_clipped - targets))
-    value_loss = 0.5 * mean(value_err)
-
-    entropy_mean = mean(entropy)
-    total = actor_loss + vf_coef * value_loss - ent_coef * entropy_mean
-    return LossTerms(
-        total=total,
-        actor=actor_loss,
-        value=value_loss,
-        entropy=entropy_mean,
-        approx_kl=mean((ratio - 1.0) - log_ratio),
-        clip_frac=mean((jnp.abs(ratio - 1.0) > clip_eps).astype(jnp.float32)),
-    )
-
-
-def ppo_epochs(
-    config: PPOConfig,
-    networks: ActorCritic,
-    optimizer: optax.GradientTransformation,
-    params: Any,
-    opt_state: Any,
-    batch: Batch,
-    carry: Any,
-    key: jax.Array,
-) -> tuple[Any, Any, LossTerms]:
-    """``config.update_epochs`` epochs of minibatch gradient steps on :func:`ppo_loss`.
-
-    One parameter set of ``networks`` (a one-learner actor-critic, or an adaptor's inner
-    networks inside its ``vmap``); ``batch`` leaves are ``(T, S, ...)`` for ``S`` parallel
-    sequences, ``batch.weight`` optional per-sample weights; ``carry`` holds the recurrent
-    carries before the rollout (``None`` for MLPs).  Returns the new parameters and optimizer
-    state and the loss terms of every minibatch step, ``(update_epochs, num_minibatches)``.
-    """
-
-    def loss(params: ActorCriticParams, minibatch: Any) -> tuple[jax.Array, LossTerms]:
-        mb, mb_carry = cast(tuple[Batch, Any], minibatch)
-        log_prob, entropy, value = networks.evaluate_actions(params, mb, mb_carry)
-        terms = ppo_loss(
-            log_prob,
-            mb.log_prob,
-            mb.advantages,
-            value,
-            mb.value,
-            mb.targets,
-            entropy,
-            clip_eps=config.clip_eps,
-            vf_coef=config.vf_coef,
-            ent_coef=config.ent_coef,
-            clip_value_loss=config.clip_value_loss,
-            normalize_advantages=config.normalize_advantages,
-            weight=mb.weight,
-        )
-        return terms.total, terms
-
-    grad_fn = jax.grad(loss, has_aux=True)
-
-    # Optax types its pytrees as ArrayTree, which a flax struct is not: keep them as Any.
-    def minibatch_step(c: tuple[Any, Any], mb: Any) -> tuple[tuple[Any, Any], LossTerms]:
-        params, opt_state = c
-        grads, terms = grad_fn(params, mb)
-        updates, opt_state = optimizer.update(grads, opt_state, params)
-        params = optax.apply_updates(params, updates)
-        return (params, opt_state), terms
-
-    def epoch(c: tuple[Any, Any], epoch_key: jax.Array) -> tuple[tuple[Any, Any], LossTerms]:
-        minibatches = networks.minibatches(batch, carry, epoch_key, config.num_minibatches)
-        return jax.lax.scan(minibatch_step, c, minibatches)
-
-    (params, opt_state), terms = jax.lax.scan(
-        epoch, (params, opt_state), jax.random.split(key, config.update_epochs)
-    )
-    return params, opt_state, terms
 
 
 class Transition(NamedTuple):
@@ -326,16 +166,6 @@ def _raw_key(key: jax.Array) -> jax.Array:
 
 def _flatten(x: jax.Array, batch_dims: int) -> jax.Array:
     return jnp.reshape(x, (*x.shape[:batch_dims], -1)).astype(jnp.float32)
-
-
-def _expand(flags: jax.Array, like: jax.Array) -> jax.Array:
-    """``flags`` with trailing unit axes so that it broadcasts against ``like``."""
-    return jnp.reshape(flags, flags.shape + (1,) * (like.ndim - flags.ndim))
-
-
-def _select(keep: jax.Array, new: Any, old: Any) -> Any:
-    """Leafwise ``where(keep, new, old)``; ``keep`` broadcasts along the leading axes."""
-    return jax.tree_util.tree_map(lambda a, b: jnp.where(_expand(keep, a), a, b), new, old)
 
 
 class PPO:
@@ -639,8 +469,8 @@ class PPO:
             runner.trainable,
         )
         # Frozen agents (or, with sharing, an all-frozen run) keep parameters and optimizer state.
-        params = _select(keep, params, runner.params)
-        opt_state = _select(keep, opt_state, runner.opt_state)
+        params = select_learners(keep, params, runner.params)
+        opt_state = select_learners(keep, opt_state, runner.opt_state)
         update_step = runner.update_step + 1
         runner = dataclasses.replace(
             runner, params=params, opt_state=opt_state, key=key, update_step=update_step
@@ -726,8 +556,8 @@ class PPO:
                 self._env_actions(action),
                 env_params,
             )
-            ret = ret + jnp.where(_expand(done, reward), 0.0, reward)
-            keep = lambda old, new: jnp.where(_expand(done, new), old, new)  # noqa: E731
+            ret = ret + jnp.where(expand_flags(done, reward), 0.0, reward)
+            keep = lambda old, new: jnp.where(expand_flags(done, new), old, new)  # noqa: E731
             obs = keep(obs, next_obs)
             state = jax.tree_util.tree_map(keep, state, next_state)
             return t + 1, obs, state, ret, done | step_done, key, carry

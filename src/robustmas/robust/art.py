@@ -55,10 +55,10 @@ from robustmas.envs.core import Environment, step_autoreset
 from robustmas.rl.config import PPOConfig
 from robustmas.rl.gae import gae
 from robustmas.rl.loop import run_updates
+from robustmas.rl.loss import ppo_epochs, select_learners
 from robustmas.rl.networks import env_action
 from robustmas.rl.optim import ppo_optimizer
 from robustmas.rl.policy import ActorCriticParams, Batch, FeedForward
-from robustmas.rl.ppo import ppo_epochs
 
 __all__ = [
     "ART",
@@ -599,8 +599,8 @@ class ART:
                 benign, benign_opt, benign_batch, jax.random.split(k_benign, n)
             )
             keep = state.benign_trainable
-            benign = _select(keep, new_b, benign)
-            benign_opt = _select(keep, new_o, benign_opt)
+            benign = select_learners(keep, new_b, benign)
+            benign_opt = select_learners(keep, new_o, benign_opt)
             benign_loss = terms.total.mean()
         adversary, adversary_opt = state.adversary, state.adversary_opt
         if adversary_batch is not None and self.config.learners in ("all", "adversaries"):
@@ -630,7 +630,8 @@ class ART:
         # Victim i's return over the episodes of world i that ended in this rollout.
         finished = traj["finished"].reshape((-1, n, self.world_envs, n))
         ended = traj["done"].reshape((-1, n, self.world_envs)).sum(axis=(0, 2))
-        own = jnp.stack([finished[:, i, :, i].sum() for i in range(n)])
+        agents = jnp.arange(n)
+        own = finished[:, agents, :, agents].sum(axis=(1, 2))  # (n,): victim i in world i
         victim_return = jnp.where(ended > 0, own / jnp.maximum(ended, 1), jnp.nan)
         metrics |= {
             "update": update_step,
@@ -787,10 +788,3 @@ def exact_gradient(probs: jax.Array, values: jax.Array) -> jax.Array:
     It is ``probs * (V - <probs, V>)`` for value estimates ``values`` ``(n, S)`` of every subset.
     """
     return probs * (values - jnp.sum(probs * values, axis=-1, keepdims=True))
-
-
-def _select(keep: jax.Array, new: Any, old: Any) -> Any:
-    """Leafwise ``where(keep[i], new[i], old[i])`` over the leading learner axis."""
-    return jax.tree_util.tree_map(
-        lambda a, b: jnp.where(keep.reshape(keep.shape + (1,) * (a.ndim - 1)), a, b), new, old
-    )
