@@ -139,14 +139,22 @@ def step_autoreset(
     """``env.step`` that starts a new episode when the current one ends.
 
     The returned observation and state are those of the new episode when ``done``; reward, done
-    and info belong to the step that ended the old one.
+    and info belong to the step that ended the old one.  An environment with memory that
+    outlives an episode (the economy's Saez tax keeps a buffer of past incomes) defines
+    ``reset_from(key, state, params)``, which is then called instead of ``reset`` with the
+    finished episode's state.
     """
     key_step, key_reset = jax.random.split(key)
     obs, new_state, reward, done, info = env.step(key_step, state, action, params)
-    reset_obs, reset_state = env.reset(key_reset, params)
+    reset_from: Callable[..., tuple[Any, State]] | None = getattr(env, "reset_from", None)
+    if callable(reset_from):
+        reset_obs, reset_state = reset_from(key_reset, new_state, params)
+    else:
+        reset_obs, reset_state = env.reset(key_reset, params)
     pick = lambda a, b: jnp.where(done, a, b)  # noqa: E731
     state_out = jax.tree_util.tree_map(pick, reset_state, new_state)
-    return pick(reset_obs, obs), state_out, reward, done, info
+    obs_out = jax.tree_util.tree_map(pick, reset_obs, obs)
+    return obs_out, state_out, reward, done, info
 
 
 def declared_horizon(env: Environment[Params, State], params: Params) -> int | None:

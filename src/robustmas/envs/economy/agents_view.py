@@ -1,0 +1,128 @@
+"""The economy as a robustmas multi-agent environment: four agents under a fixed tax model.
+
+:class:`~robustmas.envs.economy.env.GatherTradeBuild` has heterogeneous players (the agents'
+windows, the planner's whole map and multi-discrete rates).  :class:`EconomyAgents` exposes the
+four agents alone through the library's protocol (:mod:`robustmas.envs.core`), so every
+trainer, checker and adapter works on it: the taxes follow the economy's ``fixed`` or ``saez``
+model (free market, US federal, Saez) -- the AI Economist's first phase, agents trained under
+a free market, and the fixed-tax rows of the papers' tables.
+
+Each agent's observation is one flat vector: its ``7 x 11 x 11`` map window, its
+``2 x 11 x 11`` index window, its flat features (the time among them), and its action mask last
+(``1`` allowed), so a masked policy reads ``obs[..., -50:]``; :meth:`EconomyAgents.layout` gives
+the slices.  Actions
+are ``Discrete(50)``; a masked-out action is a no-op, as in the AI Economist.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from robustmas.envs.core import Box, Discrete
+from robustmas.envs.economy.env import (
+    EconomyAction,
+    EconomyObs,
+    EconomyParams,
+    EconomyState,
+    GatherTradeBuild,
+)
+
+__all__ = ["EconomyAgents"]
+
+
+class EconomyAgents:
+    """The agents of a :class:`GatherTradeBuild` whose taxes need no planner.
+
+    Args:
+        economy: the economy; its ``tax_model`` must be ``"fixed"`` or ``"saez"``.
+    """
+
+    def __init__(self, economy: GatherTradeBuild | None = None) -> None:
+        economy = economy or GatherTradeBuild(tax_model="fixed")
+        if economy.tax_model == "planner":
+            raise ValueError(
+                "economy: EconomyAgents needs tax_model='fixed' or 'saez' (no planner acts); "
+                "got 'planner'"
+            )
+        self.economy = economy
+        side = 2 * economy.view_radius + 1
+        self._sizes = {
+            "map": 7 * side * side,
+            "idx": 2 * side * side,
+            "flat": economy.agent_flat_size,
+            "mask": economy.num_actions,
+        }
+
+    @property
+    def num_agents(self) -> int:
+        """The four agents."""
+        return self.economy.n_agents
+
+    def layout(self) -> dict[str, slice]:
+        """Where each part sits in an observation vector."""
+        out, start = {}, 0
+        for name, size in self._sizes.items():
+            out[name] = slice(start, start + size)
+            start += size
+        return out
+
+    def default_params(self) -> EconomyParams:
+        """The economy's defaults (free market under ``fixed``)."""
+        return self.economy.default_params()
+
+    def max_episode_steps(self, params: EconomyParams) -> int:
+        """The economy's episode length."""
+        return params.episode_length
+
+    def observation_space(self, params: EconomyParams) -> Box:
+        """One agent's flat observation."""
+        return Box(-1e6, 1e6, (sum(self._sizes.values()),))
+
+    def action_space(self, params: EconomyParams) -> Discrete:
+        """The AI Economist's 50 agent actions."""
+        return Discrete(self.economy.num_actions)
+
+    def critic_observation_space(self, params: EconomyParams) -> Box:
+        """The planner's flat features."""
+        return Box(-1e6, 1e6, (self.economy.planner_flat_size,))
+
+    def critic_observation(self, state: EconomyState, params: EconomyParams) -> jax.Array:
+        """The planner's view without its maps."""
+        return self.economy.observe(state, params).planner_flat
+
+    def _flatten(self, obs: EconomyObs) -> jax.Array:
+        n = self.num_agents
+        return jnp.concatenate(
+            [
+                obs.agent_map.reshape(n, -1),
+                obs.agent_idx.reshape(n, -1),
+                obs.agent_flat,
+                obs.agent_mask.astype(jnp.float32),
+            ],
+            axis=1,
+        )
+
+    def reset(self, key: jax.Array, params: EconomyParams) -> tuple[jax.Array, EconomyState]:
+        """A new episode."""
+        obs, state = self.economy.reset(key, params)
+        return self._flatten(obs), state
+
+    def reset_from(
+        self, key: jax.Array, state: EconomyState, params: EconomyParams
+    ) -> tuple[jax.Array, EconomyState]:
+        """A new episode that keeps the cross-episode memory (Saez's income buffer)."""
+        obs, state = self.economy.reset_from(key, state, params)
+        return self._flatten(obs), state
+
+    def step(
+        self, key: jax.Array, state: EconomyState, action: jax.Array, params: EconomyParams
+    ) -> tuple[jax.Array, EconomyState, jax.Array, jax.Array, dict[str, Any]]:
+        """One step; rewards are the agents' utility changes."""
+        planner = jnp.zeros(self.economy.num_brackets, jnp.int32)
+        obs, state, reward, done, info = self.economy.step(
+            key, state, EconomyAction(agents=action, planner=planner), params
+        )
+        return self._flatten(obs), state, reward[: self.num_agents], done, info

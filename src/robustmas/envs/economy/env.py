@@ -1,0 +1,821 @@
+"""Gather-trade-build: the AI Economist's tax economy, in pure JAX.
+
+The economy of the robust-principal paper (Sec. 6, Fig. 4, Table 2, Eq. 6) and ERMAS (Sec. 4.4,
+Eq. 14-15), which both run the AI Economist (Zheng et al. 2020, ``ai-economist`` 1.7.1) scenario
+``layout_from_file/simple_wood_and_stone`` on the Open-Quadrant map with four agents and a
+planner.  The rules below were read from that package; ``tests/test_economy.py`` replays its
+episodes step by step (``tests/data/aie_replay*.npz``) and compares every quantity.
+
+**World.**  A 25 x 25 map (:mod:`~robustmas.envs.economy.layout`): water, stone and wood source
+tiles.  A source tile holds at most one unit; an empty one regrows a unit with probability
+``resource_regen_prob`` (0.01) per step.  Agents occupy one tile each; houses block everybody but
+their owner; water blocks everybody.
+
+**Agents** (``n_agents`` = 4) carry coin, stone and wood, in an *inventory* and an *escrow*
+(goods held by open market orders), and accumulate labour.  With the papers'
+``fixed_four_skill_and_loc`` they get the four average-ranked Pareto build payments (about 11.3,
+13.3, 16.5, 22.2 coin per house) and the matching corners, assigned by a fresh random
+permutation at every reset; a gather bonus probability ``min(2, Pareto(3))/2`` per agent and
+episode; and an observed "build skill" drawn from ``Pareto(4)`` (the AI Economist shows that
+draw, not the fixed payment: a quirk kept).
+
+**Actions.**  An agent takes one of 50 actions per step: 0 no-op, 1 build, then for stone and for
+wood a bid and an ask at prices ``0..10`` (``2..12`` buy stone, ``13..23`` sell stone, ``24..34``
+buy wood, ``35..45`` sell wood), then ``46..49`` move left, right, up, down.  The planner picks
+per bracket 0 (keep) or a rate index ``k`` (rate ``0.05 (k - 1)``); its choices only count on a
+tax period's first step (:mod:`~robustmas.envs.economy.tax`).
+
+**Step**, in the AI Economist's order of components:
+
+1. *Build*: an agent with a unit of wood and of stone on a tile without resource or landmark
+   builds a house there, earning its build payment and ``build_labor`` (10) labour.
+2. *Trade*: orders are posted and matched (:mod:`~robustmas.envs.economy.market`).
+3. *Gather*: in a random order, agents move (``move_labor`` 1 when they actually move; blocked
+   moves stay put), then every agent standing on a unit -- moved or not -- collects it
+   (``1 + [u < bonus]`` units, ``collect_labor`` 1).
+4. *Tax*: on a period's first step the period's rates are set; on its last (every ``period``
+   steps) taxes are collected and redistributed.
+5. Source tiles regrow.
+
+**Rewards** are per-step *changes*: an agent's isoelastic utility of its coin (inventory plus
+escrow) minus ``energy_cost`` times its labour, the planner's equality-times-mean-coin ``swf``
+(:mod:`~robustmas.envs.economy.social`); an episode's return is therefore the final value.
+
+**Observations** (:class:`EconomyObs`): each agent sees an egocentric ``11 x 11`` window (map
+channels stone, wood, house, water, stone source, wood source, in-bounds; and an index map of
+house owners and agents, 1 for itself, ``2 + j`` for agent ``j``, 0 for none) plus a flat vector
+and its action mask; the planner sees the whole map and its own flat vector and mask.  The flat
+vectors hold the AI Economist's features in its order (:data:`AGENT_FEATURES`,
+:data:`PLANNER_FEATURES`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Literal, get_args
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+from jax.typing import ArrayLike
+
+from robustmas.envs.economy import market, social
+from robustmas.envs.economy import tax as taxes
+from robustmas.envs.economy.layout import load_layout, ranked_build_payments, ranked_corners
+
+__all__ = [
+    "AGENT_FEATURES",
+    "PLANNER_FEATURES",
+    "EconomyAction",
+    "EconomyNoise",
+    "EconomyObs",
+    "EconomyParams",
+    "EconomyState",
+    "GatherTradeBuild",
+    "TaxModel",
+]
+
+TaxModel = Literal["planner", "fixed", "saez"]
+"""Who sets the rates: the planner's actions, ``params.fixed_rates``, or Saez's formula."""
+
+STONE, WOOD = 0, 1
+"""Resource indices (the AI Economist's alphabetical order)."""
+
+_COIN = 0  # inventory/escrow column of coin; resource r is column 1 + r
+_INV_SCALE = 0.01  # the AI Economist's observation scaling of inventories and price history
+
+
+def _both(*names: str) -> tuple[tuple[str, int], ...]:
+    """Market entries for stone then wood, name by name (11 prices each, rates 1)."""
+    size = lambda name: 1 if name == "market_rate" else 11  # noqa: E731
+    return tuple((f"{n}-{r}", size(n)) for n in names for r in ("Stone", "Wood"))
+
+
+AGENT_FEATURES: tuple[tuple[str, int], ...] = (
+    ("build_payment", 1),
+    ("build_skill", 1),
+    *_both("available_asks", "available_bids", "market_rate", "my_asks", "my_bids"),
+    *_both("price_history"),
+    ("bonus_gather_prob", 1),
+    ("curr_rates", 7),
+    ("is_first_day", 1),
+    ("is_tax_day", 1),
+    ("last_incomes", 4),
+    ("marginal_rate", 1),
+    ("tax_phase", 1),
+    ("time", 1),
+    ("inventory-Coin", 1),
+    ("inventory-Stone", 1),
+    ("inventory-Wood", 1),
+    ("loc-col", 1),
+    ("loc-row", 1),
+)
+"""Names and lengths of an agent's flat observation, in the AI Economist's (sorted) order.
+
+Inventories and the price history are scaled by 0.01, the build payment by the base payment
+(10), locations by the map size, ``last_incomes`` (sorted) per step of the tax period."""
+
+PLANNER_FEATURES: tuple[tuple[str, int], ...] = (
+    *_both("full_asks", "full_bids", "market_rate", "price_history"),
+    ("curr_rates", 7),
+    ("is_first_day", 1),
+    ("is_tax_day", 1),
+    ("last_incomes", 4),
+    ("tax_phase", 1),
+    ("time", 1),
+    ("inventory-Coin", 1),
+    ("inventory-Stone", 1),
+    ("inventory-Wood", 1),
+    *(
+        (f"p{i}-{name}", 1)
+        for i in range(4)
+        for name in (
+            "curr_marginal_rate",
+            "last_income",
+            "last_marginal_rate",
+            "inventory-Coin",
+            "inventory-Stone",
+            "inventory-Wood",
+            "loc-col",
+            "loc-row",
+        )
+    ),
+)
+"""Names and lengths of the planner's flat observation: the AI Economist's 86 entries (its own
+inventory is always empty), then its per-agent ``p0..p3`` entries, 8 each."""
+
+
+@struct.dataclass
+class EconomyParams:
+    """What may vary between economies without recompiling (all data: ``vmap`` over them)."""
+
+    isoelastic_eta: jax.Array
+    """Curvature of the agents' utility of coin, in ``[0, 1]`` (0.23; the test types vary it)."""
+    energy_cost: jax.Array
+    """Utility cost per unit of labour (0.21)."""
+    resource_regen_prob: jax.Array
+    """Chance per step that an empty source tile regrows (0.01)."""
+    build_payments: jax.Array
+    """``(n_agents,)`` payment per house by skill rank, lowest first."""
+    fixed_rates: jax.Array
+    """``(7,)`` bracket rates of the ``fixed`` tax model (zeros: free market)."""
+    rate_max: jax.Array
+    """Highest rate allowed (tax annealing): caps fixed and Saez rates, masks the planner's."""
+    equality_weight: jax.Array
+    """Weight of equality in the planner's ``swf`` (1: equality times productivity)."""
+    episode_length: int = struct.field(pytree_node=False, default=1000)
+    """Steps per episode."""
+
+
+@struct.dataclass
+class EconomyState:
+    """One economy's state."""
+
+    t: jax.Array
+    """Steps taken this episode."""
+    loc: jax.Array
+    """``(N, 2)`` int32 ``(row, col)`` of each agent."""
+    inventory: jax.Array
+    """``(N, 3)`` coin, stone, wood in hand."""
+    escrow: jax.Array
+    """``(N, 3)`` coin, stone, wood held by open orders."""
+    labor: jax.Array
+    """``(N,)`` labour so far."""
+    resources: jax.Array
+    """``(2, H, W)`` stone and wood units on the map (0 or 1)."""
+    house_owner: jax.Array
+    """``(H, W)`` int32 owner of the house on a tile, -1 for none."""
+    build_payment: jax.Array
+    """``(N,)`` coin per house of each agent."""
+    build_skill_obs: jax.Array
+    """``(N,)`` the Pareto draw the agents observe as their build skill."""
+    bonus_gather_prob: jax.Array
+    """``(N,)`` chance of a second unit when gathering."""
+    book: market.Book
+    """Open market orders and sales history."""
+    rates: jax.Array
+    """``(7,)`` this period's marginal rates."""
+    rate_index: jax.Array
+    """``(7,)`` int32 the planner's current choice per bracket (index into the rate grid)."""
+    tax_cycle_pos: jax.Array
+    """Position in the tax period, 1 on its first step (the AI Economist's counter)."""
+    last_coin: jax.Array
+    """``(N,)`` coin after the last tax day (income is measured from it)."""
+    last_income: jax.Array
+    """``(N,)`` income taxed on the last tax day."""
+    last_marginal_rate: jax.Array
+    """``(N,)`` marginal rate on the last tax day."""
+    utility: jax.Array
+    """``(N,)`` current utility (rewards are its changes)."""
+    swf: jax.Array
+    """The planner's current objective."""
+    builds: jax.Array
+    """``(N,)`` houses built this episode."""
+    trades: jax.Array
+    """Trades this episode."""
+    tax_revenue: jax.Array
+    """Taxes collected this episode."""
+
+
+@struct.dataclass
+class EconomyAction:
+    """One step's actions."""
+
+    agents: jax.Array
+    """``(N,)`` int, each in ``0..49``."""
+    planner: jax.Array
+    """``(7,)`` int, each in ``0..21`` (0 keeps the bracket's rate)."""
+
+
+@struct.dataclass
+class EconomyNoise:
+    """A step's random draws, explicit so a recorded episode can be replayed exactly."""
+
+    gather_order: jax.Array
+    """``(N,)`` the order in which agents move (a permutation)."""
+    gather_u: jax.Array
+    """``(N,)`` uniforms for the gather bonus."""
+    regen_u: jax.Array
+    """``(K,)`` uniforms for regrowth, one per source tile (``GatherTradeBuild.source_cells``)."""
+
+
+@struct.dataclass
+class EconomyObs:
+    """Observations of the agents (leading axis ``N``) and of the planner."""
+
+    agent_map: jax.Array
+    """``(N, 7, 2v+1, 2v+1)`` egocentric map channels (see the module docstring)."""
+    agent_idx: jax.Array
+    """``(N, 2, 2v+1, 2v+1)`` egocentric house-owner and agent index maps."""
+    agent_flat: jax.Array
+    """``(N, F)`` flat features, :data:`AGENT_FEATURES`."""
+    agent_mask: jax.Array
+    """``(N, 50)`` allowed actions (bool)."""
+    planner_map: jax.Array
+    """``(6, H, W)`` map channels."""
+    planner_idx: jax.Array
+    """``(2, H, W)`` house-owner and agent index maps."""
+    planner_flat: jax.Array
+    """``(G,)`` flat features, :data:`PLANNER_FEATURES`."""
+    planner_mask: jax.Array
+    """``(7, 22)`` allowed choices per bracket (bool)."""
+    time: jax.Array
+    """Steps taken over the episode length."""
+
+
+class GatherTradeBuild:
+    """The economy; see the module docstring.
+
+    Args:
+        tax_model: who sets the rates (:data:`TaxModel`).
+        layout: map name (``maps/NAME.json``).
+        n_agents: number of agents (4 in the papers; skills and corners are by rank).
+        view_radius: half-width of the agents' window (5: 11 x 11).
+        rules: the market's parameters.
+        build_labor, move_labor, collect_labor: labour costs.
+        period: steps per tax period.
+        usd_scaling: dollars per coin for the bracket cutoffs.
+    """
+
+    num_brackets = 7
+    """Seven US-federal brackets."""
+
+    def __init__(
+        self,
+        tax_model: TaxModel = "planner",
+        layout: str = "quadrant_25x25_20each_30clump",
+        n_agents: int = 4,
+        view_radius: int = 5,
+        rules: market.MarketRules | None = None,
+        build_labor: float = 10.0,
+        move_labor: float = 1.0,
+        collect_labor: float = 1.0,
+        period: int = 100,
+        usd_scaling: float = 1000.0,
+    ) -> None:
+        if tax_model not in get_args(TaxModel):
+            raise ValueError(
+                f"tax_model: expected one of {', '.join(get_args(TaxModel))}, got {tax_model!r}"
+            )
+        if n_agents != 4:
+            raise ValueError(
+                f"n_agents: the fixed skills and corners are defined for 4 agents, got {n_agents}"
+            )
+        if view_radius < 1 or period < 1:
+            raise ValueError("view_radius and period: expected positive integers")
+        self.tax_model: TaxModel = tax_model
+        self.layout = load_layout(layout)
+        self.n_agents = n_agents
+        self.view_radius = view_radius
+        self.rules = rules or market.MarketRules()
+        self.build_labor = float(build_labor)
+        self.move_labor = float(move_labor)
+        self.collect_labor = float(collect_labor)
+        self.period = int(period)
+        self.cutoffs = jnp.asarray(taxes.bracket_cutoffs(usd_scaling), jnp.float32)
+        self.rate_grid = jnp.asarray(taxes.rate_grid(), jnp.float32)
+        self.n_prices = self.rules.max_bid_ask + 1
+        self.num_actions = 2 + 4 * self.n_prices + 4
+        height, width = self.layout.shape
+        self._water = jnp.asarray(self.layout.water)
+        self._sources = jnp.asarray(np.stack([self.layout.stone_source, self.layout.wood_source]))
+        self._corners = jnp.asarray(ranked_corners(height, width), jnp.int32)
+        self.source_cells = np.argwhere(
+            np.stack([self.layout.stone_source, self.layout.wood_source])
+        )
+        """``(K, 3)`` ``(resource, row, col)`` of every source tile."""
+
+    # -- parameters ------------------------------------------------------------------------
+
+    def default_params(self) -> EconomyParams:
+        """The papers' economy (spec Sec. 5): eta 0.23, energy cost 0.21, free of annealing."""
+        return self.make_params()
+
+    def make_params(
+        self,
+        isoelastic_eta: float = 0.23,
+        energy_cost: float = 0.21,
+        resource_regen_prob: float = 0.01,
+        fixed_rates: Any = None,
+        rate_max: float = 1.0,
+        equality_weight: float = 1.0,
+        episode_length: int = 1000,
+        build_payment: float = 10.0,
+        max_skill_multiplier: float = 3.0,
+    ) -> EconomyParams:
+        """Checked parameters; ``fixed_rates`` default to zeros (free market).
+
+        ``fixed_rates="us-federal"`` gives the 2018 single-filer schedule.
+        """
+        if not 0.0 <= isoelastic_eta <= 1.0:
+            raise ValueError(f"isoelastic_eta: expected a value in [0, 1], got {isoelastic_eta}")
+        for name, value in (("energy_cost", energy_cost), ("rate_max", rate_max)):
+            if value < 0:
+                raise ValueError(f"{name}: expected a nonnegative value, got {value}")
+        if not 0.0 <= resource_regen_prob <= 1.0:
+            raise ValueError(
+                f"resource_regen_prob: expected a probability, got {resource_regen_prob}"
+            )
+        if episode_length < 1:
+            raise ValueError(f"episode_length: expected a positive integer, got {episode_length}")
+        if isinstance(fixed_rates, str):
+            if fixed_rates != "us-federal":
+                raise ValueError(
+                    f"fixed_rates: expected 7 rates or 'us-federal', got {fixed_rates!r}"
+                )
+            fixed_rates = taxes.US_FEDERAL_2018_RATES
+        rates = np.zeros(self.num_brackets) if fixed_rates is None else np.asarray(fixed_rates)
+        if rates.shape != (self.num_brackets,) or (rates < 0).any() or (rates > 1).any():
+            raise ValueError(f"fixed_rates: expected 7 rates in [0, 1], got {fixed_rates!r}")
+        payments = ranked_build_payments(self.n_agents, build_payment, max_skill_multiplier)
+        f32 = lambda x: jnp.asarray(x, jnp.float32)  # noqa: E731
+        return EconomyParams(
+            isoelastic_eta=f32(isoelastic_eta),
+            energy_cost=f32(energy_cost),
+            resource_regen_prob=f32(resource_regen_prob),
+            build_payments=f32(payments),
+            fixed_rates=f32(rates),
+            rate_max=f32(rate_max),
+            equality_weight=f32(equality_weight),
+            episode_length=int(episode_length),
+        )
+
+    def max_episode_steps(self, params: EconomyParams) -> int:
+        """Every episode lasts ``params.episode_length`` steps."""
+        return params.episode_length
+
+    @property
+    def agent_flat_size(self) -> int:
+        """Length of an agent's flat features."""
+        return sum(size for _, size in AGENT_FEATURES)
+
+    @property
+    def planner_flat_size(self) -> int:
+        """Length of the planner's flat features."""
+        return sum(size for _, size in PLANNER_FEATURES)
+
+    # -- reset -----------------------------------------------------------------------------
+
+    def reset(self, key: jax.Array, params: EconomyParams) -> tuple[EconomyObs, EconomyState]:
+        """A new episode: full source tiles, empty inventories, agents in their corners."""
+        k_perm, k_skill, k_bonus = jax.random.split(key, 3)
+        n = self.n_agents
+        order = jax.random.permutation(k_perm, n)  # agent order[i] gets skill rank i
+        loc = jnp.zeros((n, 2), jnp.int32).at[order].set(self._corners)
+        payment = jnp.zeros(n, jnp.float32).at[order].set(params.build_payments)
+        skill_obs = jax.random.pareto(k_skill, 4.0, (n,)) - 1.0  # NumPy's Pareto (Lomax)
+        bonus = jnp.minimum(2.0, jax.random.pareto(k_bonus, 3.0, (n,)) - 1.0) / 2.0
+        state = self.initial_state(loc, payment, skill_obs, bonus, params)
+        return self.observe(state, params), state
+
+    def reset_from(
+        self, key: jax.Array, state: EconomyState, params: EconomyParams
+    ) -> tuple[EconomyObs, EconomyState]:
+        """A new episode that keeps what outlives an episode (Saez's income buffer).
+
+        :func:`robustmas.envs.core.step_autoreset` calls this instead of :meth:`reset`.
+        """
+        obs, fresh = self.reset(key, params)
+        return obs, fresh
+
+    def initial_state(
+        self,
+        loc: ArrayLike,
+        build_payment: ArrayLike,
+        build_skill_obs: ArrayLike,
+        bonus_gather_prob: ArrayLike,
+        params: EconomyParams,
+    ) -> EconomyState:
+        """The state at the start of an episode with the given draws (used to replay one)."""
+        n = self.n_agents
+        zeros = jnp.zeros((n, 3), jnp.float32)
+        labor = jnp.zeros(n, jnp.float32)
+        coin = jnp.zeros(n, jnp.float32)
+        rate_index = jnp.zeros(self.num_brackets, jnp.int32)
+        return EconomyState(
+            t=jnp.int32(0),
+            loc=jnp.asarray(loc, jnp.int32),
+            inventory=zeros,
+            escrow=zeros,
+            labor=labor,
+            resources=self._sources.astype(jnp.float32),
+            house_owner=jnp.full(self.layout.shape, -1, jnp.int32),
+            build_payment=jnp.asarray(build_payment, jnp.float32),
+            build_skill_obs=jnp.asarray(build_skill_obs, jnp.float32),
+            bonus_gather_prob=jnp.asarray(bonus_gather_prob, jnp.float32),
+            book=market.new_book(2, n, self.rules),
+            rates=self._rates_at_reset(rate_index, params),
+            rate_index=rate_index,
+            tax_cycle_pos=jnp.int32(1),
+            last_coin=coin,
+            last_income=coin,
+            last_marginal_rate=coin,
+            utility=social.isoelastic_utility(
+                coin, labor, params.isoelastic_eta, params.energy_cost
+            ),
+            swf=social.coin_eq_times_productivity(coin, params.equality_weight),
+            builds=jnp.zeros(n, jnp.int32),
+            trades=jnp.int32(0),
+            tax_revenue=jnp.float32(0.0),
+        )
+
+    def _rates_at_reset(self, rate_index: jax.Array, params: EconomyParams) -> jax.Array:
+        if self.tax_model == "planner":
+            return self.rate_grid[rate_index]
+        if self.tax_model == "fixed":
+            return jnp.minimum(params.fixed_rates, params.rate_max)
+        return jnp.zeros(self.num_brackets, jnp.float32)
+
+    # -- step ------------------------------------------------------------------------------
+
+    def draw_noise(self, key: jax.Array) -> EconomyNoise:
+        """The random draws of one step."""
+        k_order, k_gather, k_regen = jax.random.split(key, 3)
+        return EconomyNoise(
+            gather_order=jax.random.permutation(k_order, self.n_agents),
+            gather_u=jax.random.uniform(k_gather, (self.n_agents,)),
+            regen_u=jax.random.uniform(k_regen, (self.source_cells.shape[0],)),
+        )
+
+    def step(
+        self, key: jax.Array, state: EconomyState, action: EconomyAction, params: EconomyParams
+    ) -> tuple[EconomyObs, EconomyState, jax.Array, jax.Array, dict[str, jax.Array]]:
+        """One step; rewards ``(N + 1,)``: the agents', then the planner's."""
+        return self.step_with_noise(state, action, self.draw_noise(key), params)
+
+    def step_with_noise(
+        self,
+        state: EconomyState,
+        action: EconomyAction,
+        noise: EconomyNoise,
+        params: EconomyParams,
+    ) -> tuple[EconomyObs, EconomyState, jax.Array, jax.Array, dict[str, jax.Array]]:
+        """:meth:`step` with the step's random draws given."""
+        a = jnp.clip(jnp.asarray(action.agents, jnp.int32), 0, self.num_actions - 1)
+        planner = jnp.clip(jnp.asarray(action.planner, jnp.int32), 0, self.rate_grid.shape[0])
+        state = dataclasses.replace(state, t=state.t + 1)
+        state, built = self._build(state, a == 1)
+        state, traded = self._trade(state, a)
+        state = self._gather(state, a, noise)
+        state, tax_info = self._tax(state, planner, params)
+        grow = (noise.regen_u < params.resource_regen_prob).astype(jnp.float32)
+        res, rows, cols = self.source_cells.T
+        state = dataclasses.replace(state, resources=state.resources.at[res, rows, cols].max(grow))
+
+        coin = self.coin(state)
+        utility = social.isoelastic_utility(
+            coin, state.labor, params.isoelastic_eta, params.energy_cost
+        )
+        swf = social.coin_eq_times_productivity(coin, params.equality_weight)
+        reward = jnp.concatenate([utility - state.utility, (swf - state.swf)[None]])
+        state = dataclasses.replace(
+            state,
+            utility=utility,
+            swf=swf,
+            builds=state.builds + built,
+            trades=state.trades + traded.sum(),
+        )
+        done = state.t >= params.episode_length
+        info = {"builds": built.sum(), "trades": traded.sum(), **tax_info}
+        return self.observe(state, params), state, reward, done, info
+
+    @staticmethod
+    def coin(state: EconomyState) -> jax.Array:
+        """``(N,)`` each agent's coin, inventory plus escrow."""
+        return state.inventory[:, _COIN] + state.escrow[:, _COIN]
+
+    def _landmark_free(self, state: EconomyState, rows: jax.Array, cols: jax.Array) -> jax.Array:
+        """No house, water or source tile at the cells."""
+        return (
+            (state.house_owner[rows, cols] < 0)
+            & ~self._water[rows, cols]
+            & ~self._sources[:, rows, cols].any(axis=0)
+        )
+
+    def _build(self, state: EconomyState, wants: jax.Array) -> tuple[EconomyState, jax.Array]:
+        rows, cols = state.loc[:, 0], state.loc[:, 1]
+        ok = (
+            wants
+            & (state.inventory[:, 1:] >= 1).all(axis=1)
+            & (state.resources[:, rows, cols] <= 0).all(axis=0)
+            & self._landmark_free(state, rows, cols)
+        )
+        okf = ok.astype(jnp.float32)
+        inventory = state.inventory.at[:, 1:].add(-okf[:, None])
+        inventory = inventory.at[:, _COIN].add(okf * state.build_payment)
+        owner = state.house_owner.at[rows, cols].set(
+            jnp.where(ok, jnp.arange(self.n_agents), state.house_owner[rows, cols])
+        )
+        return (
+            dataclasses.replace(
+                state,
+                inventory=inventory,
+                house_owner=owner,
+                labor=state.labor + okf * self.build_labor,
+            ),
+            ok.astype(jnp.int32),
+        )
+
+    def _trade(self, state: EconomyState, a: jax.Array) -> tuple[EconomyState, jax.Array]:
+        k = a - 2
+        in_market = (k >= 0) & (k < 4 * self.n_prices)
+        sub, price = k // self.n_prices, k % self.n_prices
+        resource, sell = sub // 2, sub % 2
+        per = jnp.arange(2)[:, None] == resource[None, :]  # (R, N)
+        buy = jnp.where(in_market & per & (sell == 0), price, -1)
+        ask = jnp.where(in_market & per & (sell == 1), price, -1)
+        book, inv, esc, labor = market.post(
+            state.book, state.inventory, state.escrow, state.labor, buy, ask, self.rules
+        )
+        book, inv, esc, traded = market.match(book, inv, esc, self.rules)
+        book, inv, esc = market.expire(book, inv, esc, self.rules)
+        return dataclasses.replace(state, book=book, inventory=inv, escrow=esc, labor=labor), traded
+
+    def _accessible(self, state: EconomyState, agent: jax.Array) -> jax.Array:
+        """``(H, W)`` tiles the agent may stand on, ignoring other agents."""
+        house = state.house_owner
+        return ~self._water & ((house < 0) | (house == agent))
+
+    def _gather(self, state: EconomyState, a: jax.Array, noise: EconomyNoise) -> EconomyState:
+        move = jnp.where(a >= self.num_actions - 4, a - (self.num_actions - 5), 0)
+        d_row = jnp.array([0, 0, 0, -1, 1])[move]
+        d_col = jnp.array([0, -1, 1, 0, 0])[move]
+        height, width = self.layout.shape
+
+        def one(i: int, s: EconomyState) -> EconomyState:
+            agent = noise.gather_order[i]
+            r, c = s.loc[agent, 0], s.loc[agent, 1]
+            nr, nc = r + d_row[agent], c + d_col[agent]
+            inside = (nr >= 0) & (nr < height) & (nc >= 0) & (nc < width)
+            nr_, nc_ = jnp.clip(nr, 0, height - 1), jnp.clip(nc, 0, width - 1)
+            others = jnp.arange(self.n_agents) != agent
+            taken = (others & (s.loc[:, 0] == nr_) & (s.loc[:, 1] == nc_)).any()
+            ok = inside & self._accessible(s, agent)[nr_, nc_] & ~taken & (move[agent] > 0)
+            nr, nc = jnp.where(ok, nr_, r), jnp.where(ok, nc_, c)
+            here = s.resources[:, nr, nc] >= 1  # (R,)
+            units = 1.0 + (noise.gather_u[agent] < s.bonus_gather_prob[agent])
+            got = here.astype(jnp.float32) * units
+            moved = ok & ((nr != r) | (nc != c))
+            labor = s.labor[agent] + moved * self.move_labor + here.sum() * self.collect_labor
+            return dataclasses.replace(
+                s,
+                loc=s.loc.at[agent].set(jnp.stack([nr, nc])),
+                inventory=s.inventory.at[agent, 1:].add(got),
+                resources=s.resources.at[:, nr, nc].add(-here.astype(jnp.float32)),
+                labor=s.labor.at[agent].set(labor),
+            )
+
+        return jax.lax.fori_loop(0, self.n_agents, one, state)
+
+    def _period_rates(
+        self, state: EconomyState, planner: jax.Array, params: EconomyParams
+    ) -> tuple[jax.Array, jax.Array]:
+        if self.tax_model == "planner":
+            index = jnp.where(planner > 0, planner - 1, state.rate_index)
+            return self.rate_grid[index], index
+        if self.tax_model == "fixed":
+            return jnp.minimum(params.fixed_rates, params.rate_max), state.rate_index
+        raise NotImplementedError("tax_model='saez' is not wired in yet")
+
+    def _tax(
+        self, state: EconomyState, planner: jax.Array, params: EconomyParams
+    ) -> tuple[EconomyState, dict[str, jax.Array]]:
+        first = state.tax_cycle_pos == 1
+        rates, index = self._period_rates(state, planner, params)
+        rates = jnp.where(first, rates, state.rates)
+        index = jnp.where(first, index, state.rate_index)
+        tax_day = state.tax_cycle_pos >= self.period
+
+        day = taxes.enact(
+            state.inventory[:, _COIN], state.escrow[:, _COIN], state.last_coin, rates, self.cutoffs
+        )
+        paid = jnp.where(tax_day, day.paid, 0.0)
+        lump = jnp.where(tax_day, day.lump_sum, 0.0)
+        coin = jnp.where(tax_day, day.inventory_coin, state.inventory[:, _COIN])
+        state = dataclasses.replace(
+            state,
+            rates=rates,
+            rate_index=index,
+            inventory=state.inventory.at[:, _COIN].set(coin),
+            last_coin=jnp.where(tax_day, day.last_coin, state.last_coin),
+            last_income=jnp.where(tax_day, day.income, state.last_income),
+            last_marginal_rate=jnp.where(tax_day, day.marginal_rate, state.last_marginal_rate),
+            tax_cycle_pos=jnp.where(tax_day, 1, state.tax_cycle_pos + 1),
+            tax_revenue=state.tax_revenue + paid.sum(),
+        )
+        return state, {"tax_paid": paid, "lump_sum": lump, "tax_day": tax_day}
+
+    # -- observations ----------------------------------------------------------------------
+
+    def action_masks(
+        self, state: EconomyState, params: EconomyParams
+    ) -> tuple[jax.Array, jax.Array]:
+        """``(N, 50)`` agents' and ``(7, 22)`` planner's allowed actions (bool).
+
+        The AI Economist's masks: build when possible; a bid at price ``p`` with a free order
+        slot and ``p`` coin in hand; any ask with a free slot and a unit in hand; a move onto
+        an in-bounds, unoccupied tile the agent may enter.  The planner chooses rates (those
+        ``<= rate_max``) only on a period's first step; "keep" is always allowed.
+        """
+        n, rows, cols = self.n_agents, state.loc[:, 0], state.loc[:, 1]
+        can_build = (
+            (state.inventory[:, 1:] >= 1).all(axis=1)
+            & (state.resources[:, rows, cols] <= 0).all(axis=0)
+            & self._landmark_free(state, rows, cols)
+        )
+        n_open = state.book.active.sum(axis=2)  # (R, N)
+        free = n_open < self.rules.max_num_orders
+        prices = jnp.arange(self.n_prices)
+        can_pay = prices[None, :] <= state.inventory[:, _COIN][:, None]  # (N, P)
+        blocks = []
+        for r in range(2):
+            blocks.append(free[r][:, None] & can_pay)
+            has = state.inventory[:, 1 + r] > 0
+            blocks.append(jnp.broadcast_to((free[r] & has)[:, None], (n, self.n_prices)))
+        height, width = self.layout.shape
+        d_row, d_col = jnp.array([0, 0, -1, 1]), jnp.array([-1, 1, 0, 0])
+        nr, nc = rows[:, None] + d_row, cols[:, None] + d_col  # (N, 4)
+        inside = (nr >= 0) & (nr < height) & (nc >= 0) & (nc < width)
+        nr_, nc_ = jnp.clip(nr, 0, height - 1), jnp.clip(nc, 0, width - 1)
+        occupied = jnp.zeros(self.layout.shape, bool).at[rows, cols].set(True)
+        house = state.house_owner[nr_, nc_]
+        ok_house = (house < 0) | (house == jnp.arange(n)[:, None])
+        moves = inside & ~occupied[nr_, nc_] & ~self._water[nr_, nc_] & ok_house
+        agent = jnp.concatenate(
+            [jnp.ones((n, 1), bool), can_build[:, None], *blocks, moves], axis=1
+        )
+        allowed = self.rate_grid <= params.rate_max + 1e-6
+        first = state.tax_cycle_pos == 1
+        if self.tax_model != "planner":
+            first = jnp.bool_(False)
+        planner = jnp.concatenate(
+            [
+                jnp.ones((self.num_brackets, 1), bool),
+                jnp.broadcast_to(allowed & first, (self.num_brackets, allowed.shape[0])),
+            ],
+            axis=1,
+        )
+        return agent, planner
+
+    def _maps(self, state: EconomyState) -> tuple[jax.Array, jax.Array]:
+        """``(6, H, W)`` map channels and ``(2, H, W)`` index maps (owner + 2, agent + 2)."""
+        house = (state.house_owner >= 0).astype(jnp.float32)
+        maps = jnp.stack(
+            [
+                state.resources[STONE],
+                state.resources[WOOD],
+                house,
+                self._water.astype(jnp.float32),
+                self._sources[STONE].astype(jnp.float32),
+                self._sources[WOOD].astype(jnp.float32),
+            ]
+        )
+        agents = jnp.full(self.layout.shape, -1, jnp.int32)
+        agents = agents.at[state.loc[:, 0], state.loc[:, 1]].set(jnp.arange(self.n_agents))
+        idx = jnp.stack([state.house_owner, agents]) + 2
+        return maps, jnp.where(idx == 1, 0, idx)
+
+    def observe(self, state: EconomyState, params: EconomyParams) -> EconomyObs:
+        """Everybody's observation of ``state``."""
+        n, v = self.n_agents, self.view_radius
+        height, width = self.layout.shape
+        maps, idx = self._maps(state)
+        inside = jnp.ones((1, height, width), jnp.float32)
+        padded_map = jnp.pad(jnp.concatenate([maps, inside]), ((0, 0), (v, v), (v, v)))
+        padded_idx = jnp.pad(idx, ((0, 0), (v, v), (v, v)))
+
+        def window(x: jax.Array, loc: jax.Array) -> jax.Array:
+            size = (x.shape[0], 2 * v + 1, 2 * v + 1)
+            return jax.lax.dynamic_slice(x, (0, loc[0], loc[1]), size)
+
+        agent_map = jax.vmap(window, (None, 0))(padded_map, state.loc)
+        agent_idx = jax.vmap(window, (None, 0))(padded_idx, state.loc)
+        me = (jnp.arange(n) + 2)[:, None, None, None]
+        agent_idx = jnp.where(agent_idx == me, 1, agent_idx)
+
+        agent_mask, planner_mask = self.action_masks(state, params)
+        time = state.t.astype(jnp.float32) / params.episode_length
+        agent_flat, planner_flat = self._flat(state, time)
+        return EconomyObs(
+            agent_map=agent_map,
+            agent_idx=agent_idx.astype(jnp.float32),
+            agent_flat=agent_flat,
+            agent_mask=agent_mask,
+            planner_map=maps,
+            planner_idx=idx.astype(jnp.float32),
+            planner_flat=planner_flat,
+            planner_mask=planner_mask,
+            time=time,
+        )
+
+    def _flat(self, state: EconomyState, time: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """The agents' and the planner's flat features (:data:`AGENT_FEATURES`)."""
+        n = self.n_agents
+        height, width = self.layout.shape
+        inv = state.inventory * _INV_SCALE
+        row = state.loc[:, 0].astype(jnp.float32) / height
+        col = state.loc[:, 1].astype(jnp.float32) / width
+        bids, asks = market.histograms(state.book, self.rules)  # (R, N, P)
+        history = state.book.price_history.sum(axis=1)  # (R, P)
+        prices = jnp.arange(self.n_prices, dtype=jnp.float32)
+        rate = (history * prices).sum(axis=1) / jnp.maximum(0.001, history.sum(axis=1))
+        all_bids, all_asks = bids.sum(axis=1), asks.sum(axis=1)  # (R, P)
+        tax_day = (state.tax_cycle_pos >= self.period).astype(jnp.float32)
+        first = (state.tax_cycle_pos == 1).astype(jnp.float32)
+        phase = state.tax_cycle_pos.astype(jnp.float32) / self.period
+        incomes = jnp.sort(state.last_income / self.period)
+        income_now = self.coin(state) - state.last_coin
+        marginal_now = taxes.marginal_rate(income_now, state.rates, self.cutoffs)
+        col_ = lambda x: jnp.broadcast_to(x, (n,))[:, None]  # noqa: E731
+        by_agent = lambda x: x.transpose(1, 0, 2).reshape(n, -1)  # (R, N, P) -> (N, R*P)  # noqa: E731
+        agent_flat = jnp.concatenate(
+            [
+                col_(state.build_payment / 10.0),
+                col_(state.build_skill_obs),
+                by_agent(all_asks[:, None] - asks),
+                by_agent(all_bids[:, None] - bids),
+                jnp.broadcast_to(rate, (n, 2)),
+                by_agent(asks),
+                by_agent(bids),
+                jnp.broadcast_to((history * _INV_SCALE).reshape(-1), (n, 2 * self.n_prices)),
+                col_(state.bonus_gather_prob),
+                jnp.broadcast_to(state.rates, (n, self.num_brackets)),
+                col_(first),
+                col_(tax_day),
+                jnp.broadcast_to(incomes, (n, n)),
+                col_(marginal_now),
+                col_(phase),
+                col_(time),
+                inv,
+                col_(col),
+                col_(row),
+            ],
+            axis=1,
+        )
+        per_agent = jnp.concatenate(
+            [
+                marginal_now[:, None],
+                (state.last_income / self.period)[:, None],
+                state.last_marginal_rate[:, None],
+                inv,
+                col[:, None],
+                row[:, None],
+            ],
+            axis=1,
+        )
+        planner_flat = jnp.concatenate(
+            [
+                all_asks.reshape(-1),
+                all_bids.reshape(-1),
+                rate,
+                (history * _INV_SCALE).reshape(-1),
+                state.rates,
+                jnp.stack([first, tax_day]),
+                incomes,
+                jnp.stack([phase, time]),
+                jnp.zeros(3, jnp.float32),
+                per_agent.reshape(-1),
+            ]
+        )
+        return agent_flat, planner_flat
