@@ -245,17 +245,17 @@ class EconomyObs:
     """Observations of the agents (leading axis ``N``) and of the planner."""
 
     agent_map: jax.Array
-    """``(N, 7, 2v+1, 2v+1)`` egocentric map channels (see the module docstring)."""
+    """``(N, 7, 2v+1, 2v+1)`` uint8 egocentric map channels (see the module docstring)."""
     agent_idx: jax.Array
-    """``(N, 2, 2v+1, 2v+1)`` egocentric house-owner and agent index maps."""
+    """``(N, 2, 2v+1, 2v+1)`` uint8 egocentric house-owner and agent index maps."""
     agent_flat: jax.Array
     """``(N, F)`` flat features, :data:`AGENT_FEATURES`."""
     agent_mask: jax.Array
     """``(N, 50)`` allowed actions (bool)."""
     planner_map: jax.Array
-    """``(6, H, W)`` map channels."""
+    """``(6, H, W)`` uint8 map channels."""
     planner_idx: jax.Array
-    """``(2, H, W)`` house-owner and agent index maps."""
+    """``(2, H, W)`` uint8 house-owner and agent index maps."""
     planner_flat: jax.Array
     """``(G,)`` flat features, :data:`PLANNER_FEATURES`."""
     planner_mask: jax.Array
@@ -321,6 +321,8 @@ class GatherTradeBuild:
         self._water = jnp.asarray(self.layout.water)
         self._sources = jnp.asarray(np.stack([self.layout.stone_source, self.layout.wood_source]))
         self._corners = jnp.asarray(ranked_corners(height, width), jnp.int32)
+        static = np.stack([self.layout.water, self.layout.stone_source, self.layout.wood_source])
+        self._static_maps = jnp.asarray(static, jnp.uint8)
         self.source_cells = np.argwhere(
             np.stack([self.layout.stone_source, self.layout.wood_source])
         )
@@ -470,12 +472,13 @@ class GatherTradeBuild:
     # -- step ------------------------------------------------------------------------------
 
     def draw_noise(self, key: jax.Array) -> EconomyNoise:
-        """The random draws of one step."""
-        k_order, k_gather, k_regen = jax.random.split(key, 3)
+        """The random draws of one step (one call to the generator: it dominates on CPUs)."""
+        n, k = self.n_agents, self.source_cells.shape[0]
+        u = jax.random.uniform(key, (2 * n + k,))
         return EconomyNoise(
-            gather_order=jax.random.permutation(k_order, self.n_agents),
-            gather_u=jax.random.uniform(k_gather, (self.n_agents,)),
-            regen_u=jax.random.uniform(k_regen, (self.source_cells.shape[0],)),
+            gather_order=jnp.argsort(u[:n]),
+            gather_u=u[n : 2 * n],
+            regen_u=u[2 * n :],
         )
 
     def step(
@@ -699,51 +702,52 @@ class GatherTradeBuild:
         return agent, planner
 
     def _maps(self, state: EconomyState) -> tuple[jax.Array, jax.Array]:
-        """``(6, H, W)`` map channels and ``(2, H, W)`` index maps (owner + 2, agent + 2)."""
-        house = (state.house_owner >= 0).astype(jnp.float32)
-        maps = jnp.stack(
+        """``(6, H, W)`` map channels and ``(2, H, W)`` index maps (owner + 2, agent + 2), uint8."""
+        u8 = jnp.uint8
+        maps = jnp.concatenate(
             [
-                state.resources[STONE],
-                state.resources[WOOD],
-                house,
-                self._water.astype(jnp.float32),
-                self._sources[STONE].astype(jnp.float32),
-                self._sources[WOOD].astype(jnp.float32),
+                state.resources.astype(u8),
+                (state.house_owner >= 0).astype(u8)[None],
+                self._static_maps,
             ]
         )
-        agents = jnp.full(self.layout.shape, -1, jnp.int32)
-        agents = agents.at[state.loc[:, 0], state.loc[:, 1]].set(jnp.arange(self.n_agents))
-        idx = jnp.stack([state.house_owner, agents]) + 2
-        return maps, jnp.where(idx == 1, 0, idx)
+        agents = jnp.zeros(self.layout.shape, u8)
+        agents = agents.at[state.loc[:, 0], state.loc[:, 1]].set(
+            jnp.arange(2, self.n_agents + 2, dtype=u8)
+        )
+        owners = jnp.where(state.house_owner >= 0, state.house_owner + 2, 0).astype(u8)
+        return maps, jnp.stack([owners, agents])
 
     def observe(self, state: EconomyState, params: EconomyParams) -> EconomyObs:
-        """Everybody's observation of ``state``."""
+        """Everybody's observation of ``state``.
+
+        Map and index observations are ``uint8`` (small counts and indices; a network casts
+        them): a quarter of float32's memory traffic, which bounds the step rate on CPUs.
+        """
         n, v = self.n_agents, self.view_radius
         height, width = self.layout.shape
         maps, idx = self._maps(state)
-        inside = jnp.ones((1, height, width), jnp.float32)
-        padded_map = jnp.pad(jnp.concatenate([maps, inside]), ((0, 0), (v, v), (v, v)))
-        padded_idx = jnp.pad(idx, ((0, 0), (v, v), (v, v)))
-
-        def window(x: jax.Array, loc: jax.Array) -> jax.Array:
-            size = (x.shape[0], 2 * v + 1, 2 * v + 1)
-            return jax.lax.dynamic_slice(x, (0, loc[0], loc[1]), size)
-
-        agent_map = jax.vmap(window, (None, 0))(padded_map, state.loc)
-        agent_idx = jax.vmap(window, (None, 0))(padded_idx, state.loc)
-        me = (jnp.arange(n) + 2)[:, None, None, None]
-        agent_idx = jnp.where(agent_idx == me, 1, agent_idx)
+        # One padded stack (6 map channels, in-bounds, 2 index maps) and one slice per agent.
+        inside = jnp.ones((1, height, width), jnp.uint8)
+        padded = jnp.pad(jnp.concatenate([maps, inside, idx]), ((0, 0), (v, v), (v, v)))
+        size = (padded.shape[0], 2 * v + 1, 2 * v + 1)
+        windows = jax.vmap(lambda loc: jax.lax.dynamic_slice(padded, (0, loc[0], loc[1]), size))(
+            state.loc
+        )
+        agent_map, agent_idx = windows[:, :7], windows[:, 7:]
+        me = jnp.arange(2, n + 2, dtype=jnp.uint8)[:, None, None, None]
+        agent_idx = jnp.where(agent_idx == me, jnp.uint8(1), agent_idx)
 
         agent_mask, planner_mask = self.action_masks(state, params)
         time = state.t.astype(jnp.float32) / params.episode_length
         agent_flat, planner_flat = self._flat(state, time)
         return EconomyObs(
             agent_map=agent_map,
-            agent_idx=agent_idx.astype(jnp.float32),
+            agent_idx=agent_idx,
             agent_flat=agent_flat,
             agent_mask=agent_mask,
             planner_map=maps,
-            planner_idx=idx.astype(jnp.float32),
+            planner_idx=idx,
             planner_flat=planner_flat,
             planner_mask=planner_mask,
             time=time,

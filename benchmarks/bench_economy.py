@@ -1,0 +1,163 @@
+"""Env steps per second of the JAX gather-trade-build economy against the AI Economist.
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_economy.py [--envs 1,64,256,1024] [--steps 100]
+        [--repeats 3] [--min-time 1.0] [--aie-steps 2000] [--json OUT]
+
+One *env step* is one step of the whole economy: four agents and the planner act, the
+components run (build, trade, gather, tax), resources regrow, and every observation and mask
+of the next step is produced.  Both sides play the same random policy: each agent picks
+uniformly among the actions its mask allows, the planner picks per bracket uniformly among its
+allowed choices (the papers' setting: Open-Quadrant map, 1000-step episodes, the planner's
+taxes).
+
+Sides:
+
+* **ours**: ``robustmas.envs.economy.GatherTradeBuild(tax_model="planner")``.  One jitted
+  ``lax.scan`` over ``T`` steps of ``vmap(env.step)`` over the batch, the actions drawn inside
+  from the masks (one uniform per choice), observations folded into a checksum so XLA keeps the
+  work.  Episodes restart with a *batch autoreset*: a ``lax.cond`` on ``any(done)`` resets the
+  batch (every episode lasts 1000 steps, so one reset per 1000 steps, as in the AI Economist).
+* **ai-economist**: ``ai-economist`` 1.7.1 in its own venv (``.venv-aie``, see the README),
+  one environment stepped in Python with the same policy; ``tests/aie_reference.py speed``
+  runs it in a subprocess and prints its rate (best of 3, reset excluded, the policy included).
+
+Compile time is reported separately and not in the throughput; each timed repeat calls the
+compiled rollout until ``--min-time`` seconds have passed; the ratio uses the best of each side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
+
+from bench_spread import _time_compiled, _version, machine_info  # noqa: E402
+
+AIE_PYTHON = ROOT / ".venv-aie" / "bin" / "python"
+
+
+def uniform_allowed(u: jax.Array, mask: jax.Array) -> jax.Array:
+    """The ``floor(u * count)``-th allowed choice of each row of ``mask``."""
+    count = mask.sum(-1)
+    k = jnp.minimum((u * count).astype(jnp.int32), count - 1)
+    return jnp.argmax(jnp.cumsum(mask, -1) > k[..., None], axis=-1)
+
+
+def bench_ours(batch: int, steps: int, repeats: int, min_time: float, seed: int = 0) -> dict:
+    """Throughput of ``batch`` vmapped economies over jitted ``steps``-step rollouts."""
+    from robustmas.envs.economy import EconomyAction, GatherTradeBuild
+
+    env = GatherTradeBuild(tax_model="planner")
+    params = env.default_params()
+    n, brackets = env.n_agents, env.num_brackets
+    reset = jax.vmap(env.reset, in_axes=(0, None))
+    step = jax.vmap(env.step, in_axes=(0, 0, 0, None))
+
+    def checksum(obs: Any) -> jax.Array:
+        leaves = jax.tree_util.tree_leaves(obs)
+        return sum(x.reshape(batch, -1).sum(axis=1, dtype=jnp.float32) for x in leaves)
+
+    def body(c: tuple, _: None) -> tuple[tuple, None]:
+        key, obs, state, check = c
+        key, k_act, k_step, k_reset = jax.random.split(key, 4)
+        u = jax.random.uniform(k_act, (batch, n + brackets))
+        action = EconomyAction(
+            agents=uniform_allowed(u[:, :n], obs.agent_mask),
+            planner=uniform_allowed(u[:, n:], obs.planner_mask),
+        )
+        obs, state, reward, done, _ = step(jax.random.split(k_step, batch), state, action, params)
+        obs, state = jax.lax.cond(
+            done.any(),
+            lambda _: reset(jax.random.split(k_reset, batch), params),
+            lambda cur: cur,
+            (obs, state),
+        )
+        return (key, obs, state, check + checksum(obs) + reward.sum(axis=1)), None
+
+    def rollout(carry: tuple) -> tuple:
+        return jax.lax.scan(body, carry, None, length=steps)[0]
+
+    key, k_reset = jax.random.split(jax.random.key(seed))
+    obs, state = jax.jit(reset)(jax.random.split(k_reset, batch), params)
+    carry = (key, obs, state, jnp.zeros((batch,), jnp.float32))
+    t0 = time.perf_counter()
+    compiled = jax.jit(rollout).lower(carry).compile()
+    compile_s = time.perf_counter() - t0
+    carry = compiled(carry)
+    jax.block_until_ready(carry)
+    result = _time_compiled(compiled, carry, batch * steps, repeats, min_time)
+    result.update(batch=batch, steps=steps, compile_s=compile_s)
+    return result
+
+
+def bench_aie(steps: int) -> dict | None:
+    """The AI Economist's rate from its own venv, or ``None`` when that venv is missing."""
+    if not AIE_PYTHON.exists():
+        return None
+    script = str(ROOT / "tests" / "aie_reference.py")
+    cmd = [str(AIE_PYTHON), script, "speed", "--steps", str(steps)]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT)
+    lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
+    return json.loads(lines[-1])
+
+
+def _fmt(x: float) -> str:
+    return f"{x:,.0f}"
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--envs", default="1,64,256,1024", help="batch sizes, comma-separated")
+    parser.add_argument("--steps", type=int, default=100, help="steps per compiled rollout")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--min-time", type=float, default=1.0, help="seconds per timed repeat")
+    parser.add_argument("--aie-steps", type=int, default=2000, help="AI Economist steps per repeat")
+    parser.add_argument("--json", type=Path, help="write the results here")
+    args = parser.parse_args(argv)
+    batches = [int(b) for b in args.envs.split(",")]
+
+    aie = bench_aie(args.aie_steps)
+    ours = [bench_ours(b, args.steps, args.repeats, args.min_time) for b in batches]
+    out = {
+        "machine": machine_info(),
+        "versions": {"jax": _version("jax"), "robustmas": _version("robustmas")},
+        "ai_economist": aie,
+        "ours": ours,
+    }
+    base = None if aie is None else aie["steps_per_s_with_policy"]
+    env_only = None if aie is None else aie["env_steps_per_s"]
+    if aie is None:
+        print("AI Economist: not installed (.venv-aie, see the README)")
+    else:
+        print(f"AI Economist, 1 env: {_fmt(base)} steps/s with the policy, {_fmt(env_only)} without")
+    print("| envs | ours steps/s (best) | median | compile s | x AIE (policy) | x AIE env only |")
+    print("|---:|---:|---:|---:|---:|---:|")
+    for r in ours:
+        best = r["steps_per_s_best"]
+        ratio = f"{best / base:,.0f}x" if base else "n/a"
+        ratio_env = f"{best / env_only:,.0f}x" if env_only else "n/a"
+        print(
+            f"| {r['batch']} | {_fmt(best)} | {_fmt(r['steps_per_s_median'])} "
+            f"| {r['compile_s']:.1f} | {ratio} | {ratio_env} |"
+        )
+    if args.json:
+        args.json.write_text(json.dumps(out, indent=1))
+    return out
+
+
+if __name__ == "__main__":
+    main()
