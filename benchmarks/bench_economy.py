@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if aie is None:
         print("AI Economist: not installed (.venv-aie, see the README)")
     else:
-        print(f"AI Economist, 1 env: {_fmt(base)} steps/s with the policy, {_fmt(env_only)} without")
+        print(f"AI Economist, 1 env: {_fmt(base)}/s with the policy, {_fmt(env_only)}/s without")
     print("| envs | ours steps/s (best) | median | compile s | x AIE (policy) | x AIE env only |")
     print("|---:|---:|---:|---:|---:|---:|")
     for r in ours:
