@@ -65,6 +65,7 @@ def _replay(name: str, tax_model: str) -> tuple[GatherTradeBuild, dict[str, np.n
         gather_order=jnp.asarray(ref["gather_order"], jnp.int32),
         gather_u=jnp.asarray(np.nan_to_num(ref["gather_u"], nan=1.0), jnp.float32),
         regen_u=jnp.asarray(regen),
+        tax_key=jax.random.split(jax.random.PRNGKey(0), steps),
     )
     actions = EconomyAction(
         agents=jnp.asarray(ref["agent_action"], jnp.int32), planner=jnp.asarray(planner)
@@ -520,6 +521,7 @@ def _quiet_noise(env: GatherTradeBuild) -> EconomyNoise:
         gather_order=jnp.arange(4),
         gather_u=jnp.ones(4),
         regen_u=jnp.ones(env.source_cells.shape[0]),
+        tax_key=jax.random.PRNGKey(0),
     )
 
 
@@ -630,3 +632,47 @@ def test_agents_view_conforms_to_protocol() -> None:
     check_env(env, env.economy.make_params(fixed_rates="us-federal", episode_length=20))
     layout = env.layout()
     assert layout["mask"].stop == env.observation_space(env.default_params()).shape[0]
+
+
+def test_saez_taxes_learn_across_episodes() -> None:
+    """Saez's buffer outlives episodes (``reset_from``): random rates until 500 incomes, then
+    the formula on the buffer, as in the AI Economist."""
+    from robustmas.envs.core import step_autoreset
+    from robustmas.envs.economy.saez import saez_period_rates
+
+    env = EconomyAgents(GatherTradeBuild(tax_model="saez"))
+    params = env.economy.make_params(episode_length=200)  # two tax days per episode
+    steps = 200 * 70  # 140 tax days x 4 agents = 560 incomes
+
+    def run(key):
+        obs, state = env.reset(key, params)
+
+        def body(c, k):
+            obs, state = c
+            ka, ks = jax.random.split(k)
+            mask = obs[:, -50:] > 0
+            a = jax.random.categorical(ka, jnp.where(mask, 0.0, -jnp.inf))
+            obs, state, _, done, info = step_autoreset(env, ks, state, a, params)
+            return (obs, state), (state.rates, state.saez.count, done)
+
+        (_, state), out = jax.lax.scan(body, (obs, state), jax.random.split(key, steps))
+        return state, out
+
+    state, (rates, count, done) = jax.jit(run)(jax.random.PRNGKey(0))
+    count, rates, done = np.asarray(count), np.asarray(rates), np.asarray(done)
+    assert done.sum() == 70 and count.max() == 500 and count[-1] == 500  # survived 70 resets
+    assert (np.diff(count) >= 0).all()  # never emptied by a reset
+    assert (rates >= 0).all() and (rates <= 1).all()
+    # Rates hold for a whole period; the state after the last reset shows the running average.
+    assert float(state.tax_cycle_pos) == 1
+    starts = np.arange(0, steps, 100)
+    for t0 in starts[-5:]:
+        np.testing.assert_array_equal(rates[t0 : t0 + 99], np.broadcast_to(rates[t0], (99, 7)))
+    np.testing.assert_allclose(rates[-1], np.asarray(state.saez.running_avg_rates), atol=1e-7)
+    assert np.asarray(state.saez.running_avg_rates).max() > 0  # the formula has run
+    first_full = int(np.argmax(count >= 500))
+    assert 0 < first_full < steps - 100
+    # Once full, the rates come from the formula: a fresh key gives the same rates.
+    one = saez_period_rates(jax.random.PRNGKey(1), state.saez, taxes.bracket_cutoffs(), 0.0, 1.0)
+    two = saez_period_rates(jax.random.PRNGKey(2), state.saez, taxes.bracket_cutoffs(), 0.0, 1.0)
+    np.testing.assert_array_equal(np.asarray(one[0]), np.asarray(two[0]))

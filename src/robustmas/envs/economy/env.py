@@ -63,6 +63,13 @@ from jax.typing import ArrayLike
 from robustmas.envs.economy import market, social
 from robustmas.envs.economy import tax as taxes
 from robustmas.envs.economy.layout import load_layout, ranked_build_payments, ranked_corners
+from robustmas.envs.economy.saez import (
+    SaezState,
+    saez_add,
+    saez_init,
+    saez_period_rates,
+    saez_reset_rates,
+)
 
 __all__ = [
     "AGENT_FEATURES",
@@ -216,6 +223,9 @@ class EconomyState:
     """Trades this episode."""
     tax_revenue: jax.Array
     """Taxes collected this episode."""
+    saez: SaezState
+    """Saez's income buffer and trackers (carried over episodes by ``reset_from``; unused by
+    the other tax models)."""
 
 
 @struct.dataclass
@@ -238,6 +248,8 @@ class EconomyNoise:
     """``(N,)`` uniforms for the gather bonus."""
     regen_u: jax.Array
     """``(K,)`` uniforms for regrowth, one per source tile (``GatherTradeBuild.source_cells``)."""
+    tax_key: jax.Array
+    """Key for Saez's random rates while its buffer fills."""
 
 
 @struct.dataclass
@@ -276,6 +288,8 @@ class GatherTradeBuild:
         build_labor, move_labor, collect_labor: labour costs.
         period: steps per tax period.
         usd_scaling: dollars per coin for the bracket cutoffs.
+        saez_elasticity: the elasticity in Saez's formula (the papers' 3.0), ``None`` for the
+            AI Economist's running estimate.
     """
 
     num_brackets = 7
@@ -293,6 +307,7 @@ class GatherTradeBuild:
         collect_labor: float = 1.0,
         period: int = 100,
         usd_scaling: float = 1000.0,
+        saez_elasticity: float | None = 3.0,
     ) -> None:
         if tax_model not in get_args(TaxModel):
             raise ValueError(
@@ -313,7 +328,9 @@ class GatherTradeBuild:
         self.move_labor = float(move_labor)
         self.collect_labor = float(collect_labor)
         self.period = int(period)
-        self.cutoffs = jnp.asarray(taxes.bracket_cutoffs(usd_scaling), jnp.float32)
+        self._cutoffs64 = taxes.bracket_cutoffs(usd_scaling)
+        self.cutoffs = jnp.asarray(self._cutoffs64, jnp.float32)
+        self.saez_elasticity = saez_elasticity
         self.rate_grid = jnp.asarray(taxes.rate_grid(), jnp.float32)
         self.n_prices = self.rules.max_bid_ask + 1
         self.num_actions = 2 + 4 * self.n_prices + 4
@@ -419,7 +436,12 @@ class GatherTradeBuild:
         :func:`robustmas.envs.core.step_autoreset` calls this instead of :meth:`reset`.
         """
         obs, fresh = self.reset(key, params)
-        return obs, fresh
+        if self.tax_model != "saez":
+            return obs, fresh
+        # AIE's reset shows the running average of Saez's rates until step 1 sets new ones.
+        rates = jnp.minimum(saez_reset_rates(state.saez), params.rate_max)
+        fresh = dataclasses.replace(fresh, saez=state.saez, rates=rates)
+        return self.observe(fresh, params), fresh
 
     def initial_state(
         self,
@@ -460,6 +482,7 @@ class GatherTradeBuild:
             builds=jnp.zeros(n, jnp.int32),
             trades=jnp.int32(0),
             tax_revenue=jnp.float32(0.0),
+            saez=saez_init(self.num_brackets),
         )
 
     def _rates_at_reset(self, rate_index: jax.Array, params: EconomyParams) -> jax.Array:
@@ -474,11 +497,13 @@ class GatherTradeBuild:
     def draw_noise(self, key: jax.Array) -> EconomyNoise:
         """The random draws of one step (one call to the generator: it dominates on CPUs)."""
         n, k = self.n_agents, self.source_cells.shape[0]
+        key, tax_key = jax.random.split(key)
         u = jax.random.uniform(key, (2 * n + k,))
         return EconomyNoise(
             gather_order=jnp.argsort(u[:n]),
             gather_u=u[n : 2 * n],
             regen_u=u[2 * n :],
+            tax_key=tax_key,
         )
 
     def step(
@@ -501,7 +526,7 @@ class GatherTradeBuild:
         state, built = self._build(state, a == 1)
         state, traded = self._trade(state, a)
         state = self._gather(state, a, noise)
-        state, tax_info = self._tax(state, planner, params)
+        state, tax_info = self._tax(state, planner, noise.tax_key, params)
         grow = (noise.regen_u < params.resource_regen_prob).astype(jnp.float32)
         res, rows, cols = self.source_cells.T
         state = dataclasses.replace(state, resources=state.resources.at[res, rows, cols].max(grow))
@@ -612,22 +637,27 @@ class GatherTradeBuild:
         return jax.lax.fori_loop(0, self.n_agents, one, state)
 
     def _period_rates(
-        self, state: EconomyState, planner: jax.Array, params: EconomyParams
-    ) -> tuple[jax.Array, jax.Array]:
+        self, state: EconomyState, planner: jax.Array, key: jax.Array, params: EconomyParams
+    ) -> tuple[jax.Array, jax.Array, SaezState]:
+        """The rates a period's first step would set: ``(rates, planner index, saez state)``."""
         if self.tax_model == "planner":
             index = jnp.where(planner > 0, planner - 1, state.rate_index)
-            return self.rate_grid[index], index
+            return self.rate_grid[index], index, state.saez
         if self.tax_model == "fixed":
-            return jnp.minimum(params.fixed_rates, params.rate_max), state.rate_index
-        raise NotImplementedError("tax_model='saez' is not wired in yet")
+            return jnp.minimum(params.fixed_rates, params.rate_max), state.rate_index, state.saez
+        rates, saez = saez_period_rates(
+            key, state.saez, self._cutoffs64, 0.0, params.rate_max, self.saez_elasticity
+        )
+        return rates, state.rate_index, saez
 
     def _tax(
-        self, state: EconomyState, planner: jax.Array, params: EconomyParams
+        self, state: EconomyState, planner: jax.Array, tax_key: jax.Array, params: EconomyParams
     ) -> tuple[EconomyState, dict[str, jax.Array]]:
         first = state.tax_cycle_pos == 1
-        rates, index = self._period_rates(state, planner, params)
+        rates, index, saez = self._period_rates(state, planner, tax_key, params)
         rates = jnp.where(first, rates, state.rates)
         index = jnp.where(first, index, state.rate_index)
+        saez = jax.tree_util.tree_map(lambda new, old: jnp.where(first, new, old), saez, state.saez)
         tax_day = state.tax_cycle_pos >= self.period
 
         day = taxes.enact(
@@ -647,6 +677,12 @@ class GatherTradeBuild:
             tax_cycle_pos=jnp.where(tax_day, 1, state.tax_cycle_pos + 1),
             tax_revenue=state.tax_revenue + paid.sum(),
         )
+        if self.tax_model == "saez":  # the buffer learns every tax day's incomes
+            added = saez_add(saez, day.income, day.marginal_rate)
+            saez = jax.tree_util.tree_map(
+                lambda new, old: jnp.where(tax_day, new, old), added, saez
+            )
+        state = dataclasses.replace(state, saez=saez)
         return state, {"tax_paid": paid, "lump_sum": lump, "tax_day": tax_day}
 
     # -- observations ----------------------------------------------------------------------
