@@ -652,7 +652,7 @@ def test_saez_taxes_learn_across_episodes() -> None:
             ka, ks = jax.random.split(k)
             mask = obs[:, -50:] > 0
             a = jax.random.categorical(ka, jnp.where(mask, 0.0, -jnp.inf))
-            obs, state, _, done, info = step_autoreset(env, ks, state, a, params)
+            obs, state, _, done, _ = step_autoreset(env, ks, state, a, params)
             return (obs, state), (state.rates, state.saez.count, done)
 
         (_, state), out = jax.lax.scan(body, (obs, state), jax.random.split(key, steps))
