@@ -190,9 +190,9 @@ class EconomyState:
     labor: jax.Array
     """``(N,)`` labour so far."""
     resources: jax.Array
-    """``(2, H, W)`` stone and wood units on the map (0 or 1)."""
+    """``(2, H, W)`` int8 stone and wood units on the map (0 or 1)."""
     house_owner: jax.Array
-    """``(H, W)`` int32 owner of the house on a tile, -1 for none."""
+    """``(H, W)`` int8 owner of the house on a tile, -1 for none."""
     build_payment: jax.Array
     """``(N,)`` coin per house of each agent."""
     build_skill_obs: jax.Array
@@ -463,8 +463,8 @@ class GatherTradeBuild:
             inventory=zeros,
             escrow=zeros,
             labor=labor,
-            resources=self._sources.astype(jnp.float32),
-            house_owner=jnp.full(self.layout.shape, -1, jnp.int32),
+            resources=self._sources.astype(jnp.int8),
+            house_owner=jnp.full(self.layout.shape, -1, jnp.int8),
             build_payment=jnp.asarray(build_payment, jnp.float32),
             build_skill_obs=jnp.asarray(build_skill_obs, jnp.float32),
             bonus_gather_prob=jnp.asarray(bonus_gather_prob, jnp.float32),
@@ -482,7 +482,8 @@ class GatherTradeBuild:
             builds=jnp.zeros(n, jnp.int32),
             trades=jnp.int32(0),
             tax_revenue=jnp.float32(0.0),
-            saez=saez_init(self.num_brackets),
+            # Only the Saez model keeps a buffer (state size matters for large batches).
+            saez=saez_init(self.num_brackets, 500 if self.tax_model == "saez" else 0),
         )
 
     def _rates_at_reset(self, rate_index: jax.Array, params: EconomyParams) -> jax.Array:
@@ -527,7 +528,7 @@ class GatherTradeBuild:
         state, traded = self._trade(state, a)
         state = self._gather(state, a, noise)
         state, tax_info = self._tax(state, planner, noise.tax_key, params)
-        grow = (noise.regen_u < params.resource_regen_prob).astype(jnp.float32)
+        grow = (noise.regen_u < params.resource_regen_prob).astype(jnp.int8)
         res, rows, cols = self.source_cells.T
         state = dataclasses.replace(state, resources=state.resources.at[res, rows, cols].max(grow))
 
@@ -573,7 +574,7 @@ class GatherTradeBuild:
         inventory = state.inventory.at[:, 1:].add(-okf[:, None])
         inventory = inventory.at[:, _COIN].add(okf * state.build_payment)
         owner = state.house_owner.at[rows, cols].set(
-            jnp.where(ok, jnp.arange(self.n_agents), state.house_owner[rows, cols])
+            jnp.where(ok, jnp.arange(self.n_agents, dtype=jnp.int8), state.house_owner[rows, cols])
         )
         return (
             dataclasses.replace(
@@ -630,7 +631,7 @@ class GatherTradeBuild:
                 s,
                 loc=s.loc.at[agent].set(jnp.stack([nr, nc])),
                 inventory=s.inventory.at[agent, 1:].add(got),
-                resources=s.resources.at[:, nr, nc].add(-here.astype(jnp.float32)),
+                resources=s.resources.at[:, nr, nc].add(-here.astype(jnp.int8)),
                 labor=s.labor.at[agent].set(labor),
             )
 
