@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 BIN    := $(VENV)/bin
 
-.PHONY: demo test test-slow test-latest lint bench reproduce-stackelberg sweep-stackelberg-sizes rp-fig2 rp-fig3 rp-fig5 ermas-fig2 ermas-fig3 ermas-fig4 rp-fig2-small bench-rllib bench-pursuit bench-ant clean
+.PHONY: demo test test-slow test-latest lint bench aie-venv aie-fixtures bench-economy reproduce-stackelberg sweep-stackelberg-sizes rp-fig2 rp-fig3 rp-fig5 ermas-fig2 ermas-fig3 ermas-fig4 rp-fig2-small bench-rllib bench-pursuit bench-ant clean
 
 # Installs pin the versions the suite was run with (constraints.txt); `make test-latest` takes
 # the newest versions that pyproject.toml's lower bounds allow, in a venv of its own.
@@ -87,3 +87,23 @@ rp-fig2-small: $(VENV)/.installed
 
 clean:
 	rm -rf $(VENV) $(LATEST) .pytest_cache .ruff_cache
+
+# The AI Economist (ai-economist 1.7.1) in a venv of its own: the reference of the JAX economy.
+AIE := .venv-aie
+
+$(AIE)/.installed:
+	$(PYTHON) -m venv $(AIE)
+	$(AIE)/bin/python -m pip install -q --no-deps ai-economist==1.7.1 numpy==1.23.5 scipy==1.10.1 \
+		pyyaml lz4 GPUtil pycryptodome
+	touch $@
+
+aie-venv: $(AIE)/.installed
+
+aie-fixtures: $(AIE)/.installed
+	$(AIE)/bin/python tests/aie_reference.py replay --steps 1000 --seed 0 --out tests/data/aie_replay.npz
+	$(AIE)/bin/python tests/aie_reference.py stats --episodes 100 --out tests/data/aie_random_stats.json
+	$(AIE)/bin/python tests/aie_reference.py functions --out tests/data/aie_functions.json
+	$(AIE)/bin/python tests/aie_saez_reference.py --out tests/data/aie_saez.npz
+
+bench-economy: $(VENV)/.installed $(AIE)/.installed
+	$(PY) benchmarks/bench_economy.py --json benchmarks/out/economy.json

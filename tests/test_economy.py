@@ -676,3 +676,17 @@ def test_saez_taxes_learn_across_episodes() -> None:
     one = saez_period_rates(jax.random.PRNGKey(1), state.saez, taxes.bracket_cutoffs(), 0.0, 1.0)
     two = saez_period_rates(jax.random.PRNGKey(2), state.saez, taxes.bracket_cutoffs(), 0.0, 1.0)
     np.testing.assert_array_equal(np.asarray(one[0]), np.asarray(two[0]))
+
+
+@pytest.mark.parametrize("taxes", ["free-market", "saez"])
+def test_pettingzoo_adapter_passes_parallel_api_test(taxes: str) -> None:
+    from pettingzoo.test import parallel_api_test
+
+    from robustmas.envs.parallel.adapters import make_parallel_economy
+
+    env = make_parallel_economy(taxes, episode_length=30)
+    parallel_api_test(env, num_cycles=40)
+    obs, _ = env.reset(seed=1)
+    assert sorted(obs) == ["0", "1", "2", "3"]
+    with pytest.raises(ValueError, match="taxes"):
+        make_parallel_economy("flat")

@@ -44,12 +44,15 @@ from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
 from robustmas.envs.core import Box, Discrete, Environment, Simplex, Space
+from robustmas.envs.economy import GatherTradeBuild
+from robustmas.envs.economy.agents_view import EconomyAgents
 from robustmas.envs.grid_presets import make_grid_game
 from robustmas.envs.pursuit import Pursuit, PursuitParams
 
 __all__ = [
     "PettingZooParallelEnv",
     "StepResult",
+    "make_parallel_economy",
     "make_parallel_grid_game",
     "make_parallel_pursuit",
 ]
@@ -285,3 +288,25 @@ def make_parallel_pursuit(**kwargs: Any) -> PettingZooParallelEnv:
     env = Pursuit(**kwargs)
     names = [f"pursuer_{i}" for i in range(env.num_agents)]
     return PettingZooParallelEnv(env, params, agent_names=names)
+
+
+def make_parallel_economy(taxes: str = "free-market", **params: Any) -> PettingZooParallelEnv:
+    """The economy's four agents under a fixed tax model as a ParallelEnv.
+
+    Args:
+        taxes: ``"free-market"``, ``"us-federal"`` or ``"saez"``.
+        **params: :meth:`~robustmas.envs.economy.GatherTradeBuild.make_params` arguments
+            (``isoelastic_eta``, ``energy_cost``, ``episode_length``, ...).
+
+    The agents are ``"0" ... "3"`` as in the AI Economist; observations are
+    :class:`~robustmas.envs.economy.agents_view.EconomyAgents`' flat vectors (the action mask is
+    the last 50 entries).
+    """
+    if taxes not in ("free-market", "us-federal", "saez"):
+        raise ValueError(f"taxes: expected 'free-market', 'us-federal' or 'saez', got {taxes!r}")
+    economy = GatherTradeBuild(tax_model="saez" if taxes == "saez" else "fixed")
+    if taxes == "us-federal":
+        params = {"fixed_rates": "us-federal", **params}
+    env = EconomyAgents(economy)
+    names = [str(i) for i in range(env.num_agents)]
+    return PettingZooParallelEnv(env, economy.make_params(**params), agent_names=names)
