@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -39,3 +41,25 @@ def test_haar_moments_under_vmap() -> None:
 def test_rejects_vectors() -> None:
     with pytest.raises(ValueError, match="2 dimensions"):
         orthogonal()(jax.random.PRNGKey(0), (4,))
+
+
+def test_actor_action_mask_removes_actions() -> None:
+    """With ``mask_size``, the leading inputs are a mask: masked actions get no probability."""
+    from robustmas.envs.core import Discrete
+    from robustmas.rl.networks import Actor
+
+    actor = Actor(action_space=Discrete(4), mask_size=4)
+    mask = jnp.array([[1.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0]])
+    x = jnp.concatenate([mask, jnp.ones((2, 3))], axis=1)
+    params: Any = actor.init(jax.random.PRNGKey(0), x)
+    dist: Any = actor.apply(params, x)
+    probs = jnp.asarray(dist.probs)
+    np.testing.assert_allclose(probs[mask == 0], 0.0, atol=1e-30)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-6)
+    assert float(probs[1, 3]) == pytest.approx(1.0)
+    assert np.isfinite(np.asarray(dist.entropy())).all()
+    # The layers see the features only.
+    first_layer = params["params"]["torso"]["hidden_0"]["kernel"]
+    assert first_layer.shape[0] == 3
+    with pytest.raises(ValueError, match="action_mask_size"):
+        Actor(action_space=Discrete(3), mask_size=4).init(jax.random.PRNGKey(0), x)

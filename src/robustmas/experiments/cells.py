@@ -63,6 +63,7 @@ _BUILTIN = {
     "stackelberg-pomdp": "robustmas.experiments.stackelberg_cells",
     "principal-cross-table": "robustmas.experiments.cross_table_cells",
     "arneq-table": "robustmas.experiments.arneq_cells",
+    "economy-taxes": "robustmas.experiments.economy_cells",
 }
 
 

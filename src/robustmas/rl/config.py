@@ -77,6 +77,10 @@ class PPOConfig:
     actor and critic whose hidden state is carried across steps and reset at episode starts)."""
     recurrent_size: int = 64
     """Features of the recurrent cell (unused when ``recurrent == "none"``)."""
+    action_mask_size: int = 0
+    """``Discrete`` actions with an action mask: the first ``action_mask_size`` entries of every
+    observation are the mask (1 allowed, 0 not; e.g. the economy's agents) and the actor gives
+    masked actions no probability; the critic reads the mask as features.  0: no mask."""
 
     def __post_init__(self) -> None:
         positive_ints = (
@@ -93,6 +97,15 @@ class PPOConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"PPOConfig.{name} must be a positive integer, got {value!r}")
+        if not isinstance(self.action_mask_size, int) or self.action_mask_size < 0:
+            raise ValueError(
+                f"PPOConfig.action_mask_size must be an integer >= 0, got {self.action_mask_size!r}"
+            )
+        if self.action_mask_size and self.recurrent != "none":
+            raise ValueError(
+                "PPOConfig.action_mask_size: masks are supported by the MLP actor only; set "
+                "recurrent='none'"
+            )
         if not isinstance(self.eval_every, int) or self.eval_every < 0:
             raise ValueError(f"PPOConfig.eval_every must be >= 0, got {self.eval_every!r}")
         for name in ("lr", "clip_eps", "max_grad_norm"):

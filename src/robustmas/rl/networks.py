@@ -136,14 +136,22 @@ def _dense(features: int, gain: float, name: str) -> nn.Dense:
 
 
 def _action_head(
-    module: nn.Module, space: Space, min_concentration: float, h: jax.Array
+    module: nn.Module,
+    space: Space,
+    min_concentration: float,
+    h: jax.Array,
+    mask: jax.Array | None = None,
 ) -> distrax.Distribution:
     """The policy head ``head`` (and ``log_std`` for ``Box``) of ``module`` applied to ``h``.
+
+    ``mask`` (``Discrete`` only, bool, broadcasting against the logits) removes actions.
 
     Called from inside ``module``'s compact ``__call__``, so the layers belong to ``module``.
     """
     if isinstance(space, Discrete):
         logits = _dense(space.n, 0.01, "head")(h)
+        if mask is not None:  # a large finite penalty keeps entropies finite
+            logits = jnp.where(mask, logits, -1e9)
         return distrax.Categorical(logits=logits)
     if isinstance(space, Simplex):
         raw = _dense(space.n, 0.01, "head")(h)
@@ -179,6 +187,8 @@ class Actor(nn.Module):
         hidden_sizes: widths of the hidden layers.
         activation: ``"tanh"`` or ``"relu"``.
         min_concentration: floor added to the Dirichlet concentrations (``Simplex`` only).
+        mask_size: ``Discrete`` only: the first ``mask_size`` inputs are an action mask (1
+            allowed), read off the inputs rather than fed to the layers (0: none).
 
     """
 
@@ -186,12 +196,21 @@ class Actor(nn.Module):
     hidden_sizes: Sequence[int] = (64, 64)
     activation: str = "tanh"
     min_concentration: float = 1e-2
+    mask_size: int = 0
 
     @nn.compact
     def __call__(self, x: jax.Array) -> distrax.Distribution:
         """Action distribution for the observations ``x`` of shape ``(..., features)``."""
+        mask = None
+        if self.mask_size:
+            if not isinstance(self.action_space, Discrete) or self.action_space.n != self.mask_size:
+                raise ValueError(
+                    f"action_mask_size {self.mask_size}: expected a Discrete action space of "
+                    f"as many actions, got {self.action_space!r}"
+                )
+            mask, x = x[..., : self.mask_size] > 0.5, x[..., self.mask_size :]
         h = _Torso(self.hidden_sizes, self.activation, name="torso")(x)
-        return _action_head(self, self.action_space, self.min_concentration, h)
+        return _action_head(self, self.action_space, self.min_concentration, h, mask)
 
 
 class Critic(nn.Module):

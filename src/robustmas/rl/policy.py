@@ -182,6 +182,7 @@ class FeedForward(OneLearner):
             hidden_sizes=config.actor_hidden,
             activation=config.activation,
             min_concentration=config.min_concentration,
+            mask_size=config.action_mask_size,
         )
         self.critic = Critic(hidden_sizes=config.critic_hidden, activation=config.activation)
 

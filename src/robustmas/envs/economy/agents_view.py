@@ -7,9 +7,9 @@ trainer, checker and adapter works on it: the taxes follow the economy's ``fixed
 model (free market, US federal, Saez) -- the AI Economist's first phase, agents trained under
 a free market, and the fixed-tax rows of the papers' tables.
 
-Each agent's observation is one flat vector: its ``7 x 11 x 11`` map window, its
-``2 x 11 x 11`` index window, its flat features (the time among them), and its action mask last
-(``1`` allowed), so a masked policy reads ``obs[..., -50:]``; :meth:`EconomyAgents.layout` gives
+Each agent's observation is one flat vector: its action mask first (``1`` allowed: what
+``PPOConfig.action_mask_size = 50`` reads), its ``7 x 11 x 11`` map window, its ``2 x 11 x 11``
+index window and its flat features (the time among them); :meth:`EconomyAgents.layout` gives
 the slices.  Actions
 are ``Discrete(50)``; a masked-out action is a no-op, as in the AI Economist.
 """
@@ -50,10 +50,10 @@ class EconomyAgents:
         self.economy = economy
         side = 2 * economy.view_radius + 1
         self._sizes = {
+            "mask": economy.num_actions,
             "map": 7 * side * side,
             "idx": 2 * side * side,
             "flat": economy.agent_flat_size,
-            "mask": economy.num_actions,
         }
 
     @property
@@ -97,10 +97,10 @@ class EconomyAgents:
         n = self.num_agents
         return jnp.concatenate(
             [
-                obs.agent_map.reshape(n, -1),
-                obs.agent_idx.reshape(n, -1),
-                obs.agent_flat,
                 obs.agent_mask.astype(jnp.float32),
+                obs.agent_map.reshape(n, -1).astype(jnp.float32),
+                obs.agent_idx.reshape(n, -1).astype(jnp.float32),
+                obs.agent_flat,
             ],
             axis=1,
         )

@@ -300,7 +300,7 @@ def make_parallel_economy(taxes: str = "free-market", **params: Any) -> PettingZ
 
     The agents are ``"0" ... "3"`` as in the AI Economist; observations are
     :class:`~robustmas.envs.economy.agents_view.EconomyAgents`' flat vectors (the action mask is
-    the last 50 entries).
+    the first 50 entries).
     """
     if taxes not in ("free-market", "us-federal", "saez"):
         raise ValueError(f"taxes: expected 'free-market', 'us-federal' or 'saez', got {taxes!r}")

@@ -1,0 +1,328 @@
+"""The ``economy-taxes`` cell kind: a fixed tax model's row of the robust-principal Fig. 4 table.
+
+Reference: Zhao et al., robust-principal paper, Sec. 6 and Fig. 4 (spec
+``robust-principal-ermas.md`` Sec. 4 "RP Fig. 4" and Sec. 5).  A fixed tax model (free market,
+the US federal 2018 schedule scaled, Saez's formula) needs no training of its own: what the
+paper's row reports is the social welfare the economy reaches when agents of each test type
+learn under that tax.  One cell is one tax model; for every test type (``Original``: eta 0.23,
+entropy 0.025; ``eta=...`` and ``alpha=...`` variants) it trains the four agents from scratch
+with masked PPO (one shared actor-critic, as the AI Economist; the economy's
+:class:`~robustmas.envs.economy.agents_view.EconomyAgents` view), all seeds and all utility
+curvatures of one entropy weight in one vmapped program, chunked and resumable, then rolls out
+``eval_episodes`` full episodes with the trained (sampled) policies and reports their final
+``swf`` (the AI Economist's equality x mean coin; D23) as that type's column, with equality,
+productivity, tax revenue, houses, trades and labour in the cell's info.
+
+Yardstick: the same episodes under the masked uniform random policy (``random_swf`` in the
+reference); ``tests/test_economy.py`` shows that policy's statistics match the AI Economist's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from robustmas.envs.economy import GatherTradeBuild, social
+from robustmas.envs.economy.agents_view import EconomyAgents
+from robustmas.experiments.cells import CellProgress, register_kind
+from robustmas.experiments.chunks import ChunkedProgram, run_chunked
+from robustmas.rl.config import PPOConfig
+from robustmas.rl.ppo import PPO
+
+__all__ = ["ECONOMY_TAXES", "EconomyTaxesKind", "EconomyTaxesSettings", "parse_type"]
+
+TAXES = ("free-market", "us-federal", "saez")
+ORIGINAL_ETA, ORIGINAL_ALPHA = 0.23, 0.025
+
+
+def parse_type(label: str) -> tuple[float, float]:
+    """``(eta, entropy weight)`` of a test type: ``Original``, ``eta=0.11`` or ``alpha=2.5``."""
+    if label == "Original":
+        return ORIGINAL_ETA, ORIGINAL_ALPHA
+    name, _, value = label.partition("=")
+    try:
+        number = float(value)
+    except ValueError:
+        number = None
+    if name not in ("eta", "alpha") or number is None:
+        raise ValueError(
+            f"test_types: {label!r} is not a type; use 'Original', 'eta=<value>' or 'alpha=<value>'"
+        )
+    if name == "eta":
+        if not 0.0 <= number <= 1.0:
+            raise ValueError(f"test_types: {label!r}: eta must lie in [0, 1]")
+        return number, ORIGINAL_ALPHA
+    if number < 0:
+        raise ValueError(f"test_types: {label!r}: alpha must be >= 0")
+    return ORIGINAL_ETA, number
+
+
+@dataclass(frozen=True)
+class EconomyTaxesSettings:
+    """One fixed tax model trained against every test type (see the module docstring)."""
+
+    taxes: str = "free-market"
+    """``"free-market"``, ``"us-federal"`` or ``"saez"``."""
+    test_types: tuple[str, ...] = (
+        "Original",
+        "eta=0.11",
+        "eta=0.19",
+        "eta=0.27",
+        "alpha=0.25",
+        "alpha=2.5",
+    )
+    """The table's columns (RP Fig. 4): agents' utility curvature and entropy weight."""
+    episode_length: int = 1000
+    """Steps per episode (the papers' 1000)."""
+    total_timesteps: int = 2_000_000
+    """Environment steps of PPO per (type, seed)."""
+    num_envs: int = 16
+    """Parallel economies per run."""
+    num_steps: int = 250
+    """Rollout length per update."""
+    update_epochs: int = 4
+    """PPO epochs per update."""
+    num_minibatches: int = 4
+    """Minibatches per epoch."""
+    lr: float = 3e-4
+    """Adam learning rate of the agents (constant)."""
+    gamma: float = 0.998
+    """Discount (the AI Economist's agents)."""
+    gae_lambda: float = 0.98
+    """GAE lambda (the AI Economist's)."""
+    clip_eps: float = 0.2
+    """PPO clipping."""
+    hidden: tuple[int, ...] = (128, 128)
+    """Hidden widths of the agents' actor and critic (MLPs over the flat observation; the
+    papers' convolutional + recurrent networks are not used here)."""
+    eval_episodes: int = 16
+    """Full episodes rolled out with the trained policies per (type, seed)."""
+    checkpoint_updates: int = 20
+    """PPO updates per checkpointed chunk."""
+
+    def __post_init__(self) -> None:
+        if self.taxes not in TAXES:
+            raise ValueError(f"taxes: expected one of {', '.join(TAXES)}, got {self.taxes!r}")
+        if not self.test_types:
+            raise ValueError("test_types: give at least one type, e.g. ['Original']")
+        for label in self.test_types:
+            parse_type(label)
+        if len(set(self.test_types)) != len(self.test_types):
+            raise ValueError("test_types: each type once")
+        for name in ("episode_length", "eval_episodes", "checkpoint_updates"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}: expected a positive integer")
+        self.ppo_config(ORIGINAL_ALPHA)  # PPOConfig checks the rest, naming the field
+
+    @property
+    def extra_metrics(self) -> tuple[str, ...]:
+        """The test types are the table's columns."""
+        return self.test_types
+
+    def ppo_config(self, ent_coef: float) -> PPOConfig:
+        """The agents' PPO for one entropy weight."""
+        return PPOConfig(
+            lr=self.lr,
+            num_envs=self.num_envs,
+            num_steps=self.num_steps,
+            total_timesteps=self.total_timesteps,
+            update_epochs=self.update_epochs,
+            num_minibatches=self.num_minibatches,
+            gamma=self.gamma,
+            gae_lambda=self.gae_lambda,
+            clip_eps=self.clip_eps,
+            ent_coef=ent_coef,
+            anneal_lr=False,
+            actor_hidden=self.hidden,
+            critic_hidden=self.hidden,
+            activation="relu",
+            action_mask_size=50,
+            eval_every=0,
+        )
+
+
+def economy_for(taxes: str) -> GatherTradeBuild:
+    """The economy of a fixed tax model."""
+    return GatherTradeBuild(tax_model="saez" if taxes == "saez" else "fixed")
+
+
+def economy_params(economy: GatherTradeBuild, taxes: str, eta: float, length: int) -> Any:
+    """Parameters of a tax model and utility curvature."""
+    rates = "us-federal" if taxes == "us-federal" else None
+    return economy.make_params(isoelastic_eta=eta, fixed_rates=rates, episode_length=length)
+
+
+def final_metrics(economy: GatherTradeBuild, state: Any) -> dict[str, jax.Array]:
+    """Welfare and activity of finished episodes (batched states)."""
+    coin = jax.vmap(economy.coin)(state)
+    return {
+        "swf": state.swf,
+        "equality": social.equality(coin),
+        "productivity": coin.sum(axis=-1),
+        "tax_revenue": state.tax_revenue,
+        "builds": state.builds.sum(axis=-1),
+        "trades": state.trades,
+        "labor": state.labor.mean(axis=-1),
+        "utility": state.utility.mean(axis=-1),
+    }
+
+
+def rollout_metrics(
+    env: EconomyAgents, policy: Any, key: jax.Array, params: Any, episodes: int
+) -> dict[str, jax.Array]:
+    """Run ``episodes`` full episodes with ``policy(key, obs) -> actions``; final metrics."""
+    key_reset, key_run = jax.random.split(key)
+    obs, state = jax.vmap(env.reset, in_axes=(0, None))(
+        jax.random.split(key_reset, episodes), params
+    )
+
+    def body(c: tuple, k: jax.Array) -> tuple[tuple, None]:
+        obs, state = c
+        k_act, k_step = jax.random.split(k)
+        action = policy(k_act, obs)
+        obs, state, _, _, _ = jax.vmap(env.step, in_axes=(0, 0, 0, None))(
+            jax.random.split(k_step, episodes), state, action, params
+        )
+        return (obs, state), None
+
+    (_, state), _ = jax.lax.scan(
+        body, (obs, state), jax.random.split(key_run, params.episode_length)
+    )
+    return final_metrics(env.economy, state)
+
+
+def random_policy(key: jax.Array, obs: jax.Array) -> jax.Array:
+    """Uniform over each agent's allowed actions (the mask leads the observation)."""
+    mask = obs[..., :50] > 0.5
+    return jax.random.categorical(key, jnp.where(mask, 0.0, -jnp.inf))
+
+
+class _Agents(ChunkedProgram):
+    """Masked PPO of one entropy weight, vmapped over (seed, eta) runs."""
+
+    def __init__(self, s: EconomyTaxesSettings, ent_coef: float) -> None:
+        self.env = EconomyAgents(economy_for(s.taxes))
+        params = economy_params(self.env.economy, s.taxes, ORIGINAL_ETA, s.episode_length)
+        self.trainer = PPO(s.ppo_config(ent_coef), self.env, params)
+        super().__init__(
+            lambda key, env_params: self.trainer.init(key, env_params=env_params),
+            self.trainer.update_chunk,
+            in_axes=(0, 0),
+        )
+
+
+@lru_cache(maxsize=8)
+def _agents(shape: EconomyTaxesSettings, ent_coef: float) -> _Agents:
+    return _Agents(shape, ent_coef)
+
+
+def _shape(s: EconomyTaxesSettings) -> EconomyTaxesSettings:
+    """Settings with what does not change the compiled programs blanked (cache key)."""
+    return dataclasses.replace(s, test_types=("Original",), eval_episodes=1, checkpoint_updates=1)
+
+
+class EconomyTaxesKind:
+    """The ``economy-taxes`` kind (see the module docstring)."""
+
+    name = "economy-taxes"
+    settings_type = EconomyTaxesSettings
+    metrics: Mapping[str, str] = {
+        "mean_over_types": "swf (equality x mean coin) at the end of an episode, mean over types",
+    }
+    """The test types' columns are added per preset."""
+    compare_columns = True
+    """Mark, per column, the rows within one s.e. of the best."""
+
+    def metric_description(self, name: str) -> str:
+        """Description of a test type's column."""
+        return f"swf at the end of an episode with agents of type {name} trained under the tax"
+
+    def run(
+        self, settings: Any, seeds: int, seed: int, workdir: Path, progress: CellProgress
+    ) -> dict[str, Any]:
+        """Train agents of every type under the tax (resumable), roll them out, report."""
+        s: EconomyTaxesSettings = settings
+        types = [(label, *parse_type(label)) for label in s.test_types]
+        by_alpha: dict[float, list[tuple[str, float]]] = {}
+        for label, eta, alpha in types:
+            by_alpha.setdefault(alpha, []).append((label, eta))
+        updates = s.ppo_config(ORIGINAL_ALPHA).num_updates
+        total = updates * len(by_alpha)
+        per_seed: dict[str, list[float]] = {}
+        info: dict[str, Any] = {"taxes": s.taxes, "types": {}}
+        curves: dict[str, Any] = {}
+        reference: dict[str, float] = {}
+        for g, (alpha, group) in enumerate(sorted(by_alpha.items())):
+            program = _agents(_shape(s), alpha)
+            env = program.env
+            etas = np.repeat([eta for _, eta in group], seeds)
+            base_params = economy_params(env.economy, s.taxes, ORIGINAL_ETA, s.episode_length)
+            env_params = jax.vmap(
+                lambda eta, p=base_params: dataclasses.replace(p, isoelastic_eta=eta)
+            )(jnp.asarray(etas, jnp.float32))
+            keys = jax.random.split(jax.random.PRNGKey(seed), len(group) * seeds)
+
+            def chunk_progress(done: int, _: int, g: int = g) -> None:
+                progress(g * updates + done, total)
+
+            runner, history = run_chunked(
+                workdir,
+                f"train-alpha{alpha:g}",
+                lambda keys=keys, env_params=env_params, program=program: program.init(
+                    keys, env_params
+                ),
+                program.chunk,
+                total=updates,
+                every=s.checkpoint_updates,
+                count=lambda r: int(np.asarray(r.update_step).reshape(-1)[0]),
+                keep=("episode_return",),
+                config=s,
+                progress=chunk_progress,
+            )
+            trainer = program.trainer
+
+            def trained(key: jax.Array, obs: jax.Array, actor: Any, trainer: PPO = trainer):
+                x = trainer.networks.actor_input(obs)
+                return trainer.networks.sample(actor, key, x, None, jnp.zeros(obs.shape[:2]))[1]
+
+            def evaluate(actor: Any, params: Any, key: jax.Array, env: EconomyAgents = env):
+                ours = rollout_metrics(
+                    env, lambda kk, oo: trained(kk, oo, actor), key, params, s.eval_episodes
+                )
+                base = rollout_metrics(env, random_policy, key, params, s.eval_episodes)
+                return ours, base["swf"]
+
+            eval_keys = jax.random.split(jax.random.PRNGKey(seed + 1), len(etas))
+            ours, base = jax.jit(jax.vmap(evaluate))(runner.params.actor, env_params, eval_keys)
+            for j, (label, eta) in enumerate(group):
+                rows = slice(j * seeds, (j + 1) * seeds)
+                swf = np.asarray(ours["swf"][rows]).mean(axis=1)
+                per_seed[label] = swf.tolist()
+                reference[f"random_swf[{label}]"] = float(np.asarray(base[rows]).mean())
+                info["types"][label] = {
+                    "eta": eta,
+                    "alpha": alpha,
+                    **{k: np.asarray(v[rows]).mean(axis=1).tolist() for k, v in ours.items()},
+                }
+                ret = history["episode_return"][rows]
+                curves[f"return[{label}]"] = {
+                    "x": (np.arange(ret.shape[1]) + 1).tolist(),
+                    "per_seed": np.nan_to_num(np.asarray(ret)).tolist(),
+                }
+        per_seed["mean_over_types"] = np.mean(
+            [per_seed[label] for label in s.test_types], axis=0
+        ).tolist()
+        progress(total, total)
+        return {"per_seed": per_seed, "reference": reference, "curves": curves, "info": info}
+
+
+ECONOMY_TAXES = register_kind(EconomyTaxesKind())
+"""The registered kind."""
