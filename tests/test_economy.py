@@ -691,3 +691,42 @@ def test_pettingzoo_adapter_passes_parallel_api_test(taxes: str) -> None:
     assert sorted(obs) == ["0", "1", "2", "3"]
     with pytest.raises(ValueError, match="taxes"):
         make_parallel_economy("flat")
+
+
+def test_planner_view_conforms_and_its_learner_obeys_the_mask() -> None:
+    """The planner as a one-learner env: protocol check; PPO's planner keeps rates between
+    periods (only "keep" allowed) and sets them on a period's first step."""
+    from robustmas.envs.economy.planner_view import EconomyPlanner, PlannerParams
+    from robustmas.rl.config import PPOConfig
+    from robustmas.rl.ppo import PPO
+
+    env = EconomyPlanner()
+    params = PlannerParams(economy=env.economy.make_params(episode_length=12))
+    check_env(env, params)
+    cfg = PPOConfig(
+        num_envs=2,
+        num_steps=12,
+        total_timesteps=24,
+        update_epochs=1,
+        num_minibatches=1,
+        action_mask_size=154,
+        eval_every=0,
+        actor_hidden=(8,),
+        critic_hidden=(8,),
+    )
+    trainer = PPO(cfg, env, params)
+    runner = trainer.init(jax.random.PRNGKey(0))
+    obs, state = env.reset(jax.random.PRNGKey(1), params)
+    chosen = []
+    for t in range(3):
+        x = trainer.networks.actor_input(obs[None])
+        _, action, _ = trainer.networks.sample(
+            runner.params.actor, jax.random.PRNGKey(t), x, None, jnp.zeros((1,), bool)
+        )
+        chosen.append(np.asarray(action[0]))
+        obs, state, _, _, _ = env.step(jax.random.PRNGKey(10 + t), state, action[0], params)
+    assert (chosen[0] > 0).any()  # the first step may set rates ...
+    assert (chosen[1] == 0).all() and (chosen[2] == 0).all()  # ... later steps only keep them
+    np.testing.assert_allclose(
+        np.asarray(state.rates), np.asarray(env.economy.rate_grid)[np.maximum(chosen[0] - 1, 0)]
+    )

@@ -63,3 +63,31 @@ def test_actor_action_mask_removes_actions() -> None:
     assert first_layer.shape[0] == 3
     with pytest.raises(ValueError, match="action_mask_size"):
         Actor(action_space=Discrete(3), mask_size=4).init(jax.random.PRNGKey(0), x)
+
+
+def test_multidiscrete_head_masks_each_component() -> None:
+    """MultiDiscrete actions: one categorical per component, masks per component, sums."""
+    from robustmas.envs.core import MultiDiscrete
+    from robustmas.rl.networks import Actor
+
+    space = MultiDiscrete((3, 2))
+    actor = Actor(action_space=space, mask_size=5)
+    mask = jnp.array([[1.0, 0.0, 0.0, 1.0, 1.0], [0.0, 1.0, 1.0, 0.0, 1.0]])
+    x = jnp.concatenate([mask, jnp.ones((2, 4))], axis=1)
+    params: Any = actor.init(jax.random.PRNGKey(0), x)
+    dist: Any = actor.apply(params, x)
+    probs = np.asarray(dist.parts.probs)  # (2, components, 3)
+    assert probs.shape == (2, 2, 3)
+    np.testing.assert_allclose(probs[0, 0], [1.0, 0.0, 0.0], atol=1e-12)
+    np.testing.assert_allclose(probs[1, 1, 2], 0.0, atol=1e-12)  # padding of the 2-choice part
+    assert probs[1, 1, 0] == pytest.approx(0.0) and probs[1, 1, 1] == pytest.approx(1.0)
+    samples = np.asarray(
+        jax.vmap(lambda k: dist.sample(seed=k))(jax.random.split(jax.random.PRNGKey(1), 200))
+    )
+    assert (samples[:, 0, 0] == 0).all() and set(samples[:, 1, 0]) <= {1, 2}
+    assert (samples[:, 1, 1] == 1).all()
+    action = jnp.array([[0, 1], [2, 1]])
+    expected = np.log(probs[0, 0, 0]) + np.log(probs[0, 1, 1])
+    assert float(dist.log_prob(action)[0]) == pytest.approx(expected, rel=1e-5)
+    np.testing.assert_array_equal(np.asarray(dist.mode())[0], [0, int(np.argmax(probs[0, 1]))])
+    assert np.isfinite(np.asarray(dist.entropy())).all()

@@ -38,7 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 from gymnasium import spaces
 
-from robustmas.envs.core import Box, Discrete, Environment, Simplex, Space
+from robustmas.envs.core import Box, Discrete, Environment, MultiDiscrete, Simplex, Space
 
 __all__ = [
     "STACKELBERG_ENV_ID",
@@ -53,10 +53,12 @@ STACKELBERG_ENV_ID = "robustmas/StackelbergPOMDP-v0"
 """Gymnasium id of the Stackelberg POMDP."""
 
 
-def to_gymnasium_space(space: Space) -> spaces.Discrete | spaces.Box:
+def to_gymnasium_space(space: Space) -> spaces.Discrete | spaces.Box | spaces.MultiDiscrete:
     """The Gymnasium space for a :mod:`robustmas.envs.core` space (``float32`` boxes)."""
     if isinstance(space, Discrete):
         return spaces.Discrete(space.n)
+    if isinstance(space, MultiDiscrete):
+        return spaces.MultiDiscrete(list(space.nvec))
     if isinstance(space, Simplex):
         return spaces.Box(0.0, 1.0, (space.n,), dtype=np.float32)
     if isinstance(space, Box):
@@ -169,6 +171,16 @@ class GymnasiumEnv(gymnasium.Env[np.ndarray | np.int64, Any]):
             if not 0 <= index < space.n:
                 raise ValueError(f"action: expected an integer in [0, {space.n}), got {index}")
             return jnp.asarray(index, jnp.int32)
+        if isinstance(space, MultiDiscrete):
+            array = np.asarray(action)
+            upper = np.asarray(space.nvec)
+            if (
+                array.shape != space.shape
+                or not np.issubdtype(array.dtype, np.integer)
+                or not np.all((array >= 0) & (array < upper))
+            ):
+                raise ValueError(f"action: expected integers below {space.nvec}, got {action!r}")
+            return jnp.asarray(array, jnp.int32)
         array = np.asarray(action, dtype=np.float32)
         if array.shape != space.shape:
             raise ValueError(f"action: expected shape {space.shape}, got {array.shape}")

@@ -39,6 +39,7 @@ from robustmas.envs.core import (
     Box,
     Discrete,
     Environment,
+    MultiDiscrete,
     Simplex,
     declared_horizon,
     step_autoreset,
@@ -111,9 +112,9 @@ def _shaped(space: Any, num_agents: int) -> tuple[int, ...]:
 
 def _check_space(c: _Checker, method: str, space: Any) -> None:
     c.require(
-        isinstance(space, Discrete | Box | Simplex),
+        isinstance(space, Discrete | Box | Simplex | MultiDiscrete),
         method,
-        f"expected a Discrete, Box or Simplex, got {type(space).__name__}",
+        f"expected a Discrete, MultiDiscrete, Box or Simplex, got {type(space).__name__}",
     )
     shape = space.shape
     c.require(
@@ -123,6 +124,12 @@ def _check_space(c: _Checker, method: str, space: Any) -> None:
     )
     if isinstance(space, Discrete | Simplex):
         c.require(space.n >= 1, method, f"needs n >= 1, got {space.n}")
+    if isinstance(space, MultiDiscrete):
+        c.require(
+            len(space.nvec) >= 1 and all(n >= 1 for n in space.nvec),
+            method,
+            f"needs components with n >= 1, got {space.nvec}",
+        )
     if isinstance(space, Box):
         c.require(space.low <= space.high, method, f"low {space.low} > high {space.high}")
 
@@ -133,15 +140,16 @@ def _check_element(c: _Checker, method: str, what: str, x: Any, space: Any, shap
         isinstance(x, jax.Array | np.ndarray), method, f"{what}: not an array ({type(x).__name__})"
     )
     c.require(x.shape == shape, method, f"{what}: shape {tuple(x.shape)}, declared {shape}")
-    if isinstance(space, Discrete):
+    if isinstance(space, Discrete | MultiDiscrete):
         c.require(
             jnp.issubdtype(x.dtype, jnp.integer), method, f"{what}: dtype {x.dtype}, want an int"
         )
         value = np.asarray(x)
+        upper = space.n if isinstance(space, Discrete) else np.asarray(space.nvec)
         c.require(
-            bool(np.all((value >= 0) & (value < space.n))),
+            bool(np.all((value >= 0) & (value < upper))),
             method,
-            f"{what}: values outside Discrete({space.n})",
+            f"{what}: values outside {space}",
         )
         return
     c.require(
@@ -164,6 +172,9 @@ def _sample(key: jax.Array, space: Any, num_agents: int) -> jax.Array:
     lead = (num_agents,) if num_agents > 1 else ()
     if isinstance(space, Discrete):
         return jax.random.randint(key, lead, 0, space.n, dtype=jnp.int32)
+    if isinstance(space, MultiDiscrete):
+        upper = jnp.asarray(space.nvec, jnp.int32)
+        return jax.random.randint(key, (*lead, len(space.nvec)), 0, upper, dtype=jnp.int32)
     if isinstance(space, Simplex):
         # Normalised Exp(1) draws: uniform on the simplex (Dirichlet(1, ..., 1)), cheap to compile.
         weights = jax.random.exponential(key, (*lead, space.n))

@@ -39,6 +39,7 @@ __all__ = [
     "Box",
     "Discrete",
     "Environment",
+    "MultiDiscrete",
     "Simplex",
     "Space",
     "declared_horizon",
@@ -87,7 +88,20 @@ class Simplex:
         return (self.n,)
 
 
-Space = Discrete | Box | Simplex
+@dataclass(frozen=True)
+class MultiDiscrete:
+    """One choice per component, ``0, ..., nvec[i] - 1`` (the economy's rate per tax bracket)."""
+
+    nvec: tuple[int, ...]
+    """Number of choices of each component."""
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Shape of one element (one index per component)."""
+        return (len(self.nvec),)
+
+
+Space = Discrete | Box | Simplex | MultiDiscrete
 
 
 class Environment(Protocol, Generic[Params, State]):

@@ -78,9 +78,11 @@ class PPOConfig:
     recurrent_size: int = 64
     """Features of the recurrent cell (unused when ``recurrent == "none"``)."""
     action_mask_size: int = 0
-    """``Discrete`` actions with an action mask: the first ``action_mask_size`` entries of every
-    observation are the mask (1 allowed, 0 not; e.g. the economy's agents) and the actor gives
-    masked actions no probability; the critic reads the mask as features.  0: no mask."""
+    """``Discrete`` / ``MultiDiscrete`` actions with an action mask: the first
+    ``action_mask_size`` entries of every observation are the mask (1 allowed, 0 not: ``n``, or
+    ``sum(nvec)`` for the components in order; e.g. the economy's agents and planner) and the
+    actor gives masked choices no probability; the critic reads the mask as features.  0: no
+    mask."""
 
     def __post_init__(self) -> None:
         positive_ints = (

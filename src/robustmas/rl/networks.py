@@ -10,6 +10,9 @@ large-scale empirical study*, ICLR 2021).
 Action heads, chosen from the action space:
 
 * ``Discrete(n)`` -- ``distrax.Categorical`` over ``n`` logits; greedy action = argmax.
+* ``MultiDiscrete(nvec)`` -- independent categoricals, one per component
+  (:class:`MultiCategorical`: log-probabilities and entropies add); greedy action = argmax of
+  each.  With an action mask (``mask_size``), masked choices get no probability.
 * ``Simplex(n)`` -- ``distrax.Dirichlet`` with concentrations
   ``softplus(x) + min_concentration`` (randomised leader strategies); greedy action = the mean
   ``alpha / sum(alpha)``, which unlike the mode exists for every ``alpha``.
@@ -38,20 +41,21 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import distrax
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from robustmas.envs.core import Box, Discrete, Simplex, Space
+from robustmas.envs.core import Box, Discrete, MultiDiscrete, Simplex, Space
 
 __all__ = [
     "ACTIVATIONS",
     "RECURRENT_CELLS",
     "Actor",
     "Critic",
+    "MultiCategorical",
     "RecurrentActor",
     "RecurrentCritic",
     "env_action",
@@ -61,6 +65,48 @@ __all__ = [
 ]
 
 ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {"tanh": nn.tanh, "relu": nn.relu}
+
+_MASKED_LOGIT = -1e9
+"""Logit of a masked choice: no probability, yet finite entropies (no ``0 * inf``)."""
+
+
+class MultiCategorical:
+    """Independent categoricals over the components of a ``MultiDiscrete`` action.
+
+    ``logits`` has shape ``(..., components, max_choices)``; components with fewer choices
+    carry masked logits in the unused slots.  The methods PPO uses of a distrax distribution:
+    ``sample``, ``log_prob``, ``entropy``, ``mode``.
+    """
+
+    def __init__(self, logits: jax.Array) -> None:
+        self.parts = distrax.Categorical(logits=logits)
+
+    def sample(self, *, seed: jax.Array) -> jax.Array:
+        """One choice per component."""
+        return jnp.asarray(self.parts.sample(seed=seed))
+
+    def log_prob(self, value: jax.Array) -> jax.Array:
+        """Sum of the components' log-probabilities."""
+        return jnp.asarray(self.parts.log_prob(value)).sum(axis=-1)
+
+    def entropy(self) -> jax.Array:
+        """Sum of the components' entropies."""
+        return jnp.asarray(self.parts.entropy()).sum(axis=-1)
+
+    def mode(self) -> jax.Array:
+        """The most likely choice of each component."""
+        return jnp.asarray(self.parts.mode())
+
+
+def mask_width(space: Space) -> int:
+    """Entries of an action mask for ``space``: ``n`` or ``sum(nvec)`` (0 for continuous)."""
+    if isinstance(space, Discrete):
+        return space.n
+    if isinstance(space, MultiDiscrete):
+        return sum(space.nvec)
+    return 0
+
+
 """Hidden-layer activations selectable by name."""
 
 RECURRENT_CELLS: tuple[str, ...] = ("gru", "lstm")
@@ -144,15 +190,32 @@ def _action_head(
 ) -> distrax.Distribution:
     """The policy head ``head`` (and ``log_std`` for ``Box``) of ``module`` applied to ``h``.
 
-    ``mask`` (``Discrete`` only, bool, broadcasting against the logits) removes actions.
+    ``mask`` (``Discrete`` and ``MultiDiscrete``, bool, ``n`` or ``sum(nvec)`` entries)
+    removes choices.
 
     Called from inside ``module``'s compact ``__call__``, so the layers belong to ``module``.
     """
     if isinstance(space, Discrete):
         logits = _dense(space.n, 0.01, "head")(h)
-        if mask is not None:  # a large finite penalty keeps entropies finite
-            logits = jnp.where(mask, logits, -1e9)
+        if mask is not None:
+            logits = jnp.where(mask, logits, _MASKED_LOGIT)
         return distrax.Categorical(logits=logits)
+    if isinstance(space, MultiDiscrete):
+        width = max(space.nvec)
+        flat = _dense(sum(space.nvec), 0.01, "head")(h)
+        allowed = jnp.ones(flat.shape, bool) if mask is None else mask
+        parts, starts = [], [0]
+        for n in space.nvec:
+            starts.append(starts[-1] + n)
+        for i, n in enumerate(space.nvec):
+            part = jnp.where(
+                allowed[..., starts[i] : starts[i + 1]],
+                flat[..., starts[i] : starts[i + 1]],
+                _MASKED_LOGIT,
+            )
+            pad = jnp.full((*part.shape[:-1], width - n), _MASKED_LOGIT, part.dtype)
+            parts.append(jnp.concatenate([part, pad], axis=-1))
+        return cast(distrax.Distribution, MultiCategorical(jnp.stack(parts, axis=-2)))
     if isinstance(space, Simplex):
         raw = _dense(space.n, 0.01, "head")(h)
         return distrax.Dirichlet(nn.softplus(raw) + min_concentration)
@@ -187,8 +250,8 @@ class Actor(nn.Module):
         hidden_sizes: widths of the hidden layers.
         activation: ``"tanh"`` or ``"relu"``.
         min_concentration: floor added to the Dirichlet concentrations (``Simplex`` only).
-        mask_size: ``Discrete`` only: the first ``mask_size`` inputs are an action mask (1
-            allowed), read off the inputs rather than fed to the layers (0: none).
+        mask_size: ``Discrete`` / ``MultiDiscrete`` only: the first ``mask_size`` inputs are an
+            action mask (1 allowed), read off the inputs rather than fed to the layers (0: none).
 
     """
 
@@ -203,10 +266,10 @@ class Actor(nn.Module):
         """Action distribution for the observations ``x`` of shape ``(..., features)``."""
         mask = None
         if self.mask_size:
-            if not isinstance(self.action_space, Discrete) or self.action_space.n != self.mask_size:
+            if mask_width(self.action_space) != self.mask_size:
                 raise ValueError(
-                    f"action_mask_size {self.mask_size}: expected a Discrete action space of "
-                    f"as many actions, got {self.action_space!r}"
+                    f"action_mask_size {self.mask_size}: expected a Discrete or MultiDiscrete "
+                    f"action space with as many choices, got {self.action_space!r}"
                 )
             mask, x = x[..., : self.mask_size] > 0.5, x[..., self.mask_size :]
         h = _Torso(self.hidden_sizes, self.activation, name="torso")(x)
@@ -358,8 +421,8 @@ def sample_action(
 
 
 def greedy_action(dist: distrax.Distribution, space: Space) -> jax.Array:
-    """Deterministic action: argmax (``Discrete``), mean (``Simplex``, ``Box``)."""
-    if isinstance(space, Discrete):
+    """Deterministic action: argmax (``Discrete``, ``MultiDiscrete``), else the mean."""
+    if isinstance(space, Discrete | MultiDiscrete):
         return jnp.asarray(dist.mode())
     return jnp.asarray(dist.mean())
 

@@ -93,7 +93,8 @@ class EconomyAgents:
         """The planner's view without its maps."""
         return self.economy.observe(state, params).planner_flat
 
-    def _flatten(self, obs: EconomyObs) -> jax.Array:
+    def flatten(self, obs: EconomyObs) -> jax.Array:
+        """The agents' flat observation vectors ``(N, D)`` from the economy's observation."""
         n = self.num_agents
         return jnp.concatenate(
             [
@@ -108,14 +109,14 @@ class EconomyAgents:
     def reset(self, key: jax.Array, params: EconomyParams) -> tuple[jax.Array, EconomyState]:
         """A new episode."""
         obs, state = self.economy.reset(key, params)
-        return self._flatten(obs), state
+        return self.flatten(obs), state
 
     def reset_from(
         self, key: jax.Array, state: EconomyState, params: EconomyParams
     ) -> tuple[jax.Array, EconomyState]:
         """A new episode that keeps the cross-episode memory (Saez's income buffer)."""
         obs, state = self.economy.reset_from(key, state, params)
-        return self._flatten(obs), state
+        return self.flatten(obs), state
 
     def step(
         self, key: jax.Array, state: EconomyState, action: jax.Array, params: EconomyParams
@@ -125,4 +126,4 @@ class EconomyAgents:
         obs, state, reward, done, info = self.economy.step(
             key, state, EconomyAction(agents=action, planner=planner), params
         )
-        return self._flatten(obs), state, reward[: self.num_agents], done, info
+        return self.flatten(obs), state, reward[: self.num_agents], done, info

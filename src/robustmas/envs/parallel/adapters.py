@@ -43,7 +43,8 @@ import numpy as np
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
-from robustmas.envs.core import Box, Discrete, Environment, Simplex, Space
+from robustmas.envs.adapters import to_gymnasium_space
+from robustmas.envs.core import Discrete, Environment, Space
 from robustmas.envs.economy import GatherTradeBuild
 from robustmas.envs.economy.agents_view import EconomyAgents
 from robustmas.envs.grid_presets import make_grid_game
@@ -63,15 +64,11 @@ StepResult = tuple[
 """``(observations, rewards, terminations, truncations, infos)``, each by agent name."""
 
 
-def _space(space: Space, n: int | None = None) -> spaces.Discrete | spaces.Box:
+def _space(space: Space, n: int | None = None) -> spaces.Space[Any]:
     """Gymnasium space of a protocol space (``float32`` boxes); ``n`` overrides a Discrete's."""
-    if isinstance(space, Discrete):
-        return spaces.Discrete(space.n if n is None else n)
-    if isinstance(space, Simplex):
-        return spaces.Box(0.0, 1.0, (space.n,), dtype=np.float32)
-    if isinstance(space, Box):
-        return spaces.Box(space.low, space.high, space.shape, dtype=np.float32)
-    raise TypeError(f"space: unsupported space {space!r}")
+    if isinstance(space, Discrete) and n is not None:
+        return spaces.Discrete(n)
+    return to_gymnasium_space(space)
 
 
 class PettingZooParallelEnv(ParallelEnv[str, Any, Any]):
