@@ -112,6 +112,55 @@ def bench_ours(
     return result
 
 
+def bench_training(learner: str, updates: int, seed: int = 0) -> dict:
+    """Env steps/s of PPO training the agents (``EconomyAgents``, free market) or the planner
+    (``EconomyPlanner``, agents uniform over their allowed actions), compile excluded.
+
+    The configuration of the ``rp-fig4`` preset: 16 economies x 250 steps per update, 4 epochs
+    of 4 minibatches, masked MLP actor and critic (128, 128).
+    """
+    from robustmas.envs.economy import GatherTradeBuild
+    from robustmas.envs.economy.agents_view import EconomyAgents
+    from robustmas.envs.economy.planner_view import EconomyPlanner, PlannerParams
+    from robustmas.rl.config import PPOConfig
+    from robustmas.rl.ppo import PPO
+
+    if learner == "agents":
+        env: Any = EconomyAgents(GatherTradeBuild(tax_model="fixed"))
+        params: Any = env.default_params()
+        mask = 50
+    else:
+        env = EconomyPlanner()
+        params = PlannerParams(economy=env.economy.default_params())
+        mask = 154
+    config = PPOConfig(
+        num_envs=16,
+        num_steps=250,
+        total_timesteps=16 * 250 * updates,
+        update_epochs=4,
+        num_minibatches=4,
+        actor_hidden=(128, 128),
+        critic_hidden=(128, 128),
+        activation="relu",
+        action_mask_size=mask,
+        eval_every=0,
+    )
+    trainer = PPO(config, env, params)
+    runner = jax.jit(trainer.init)(jax.random.key(seed))
+    t0 = time.perf_counter()
+    chunk = jax.jit(trainer.update_chunk, static_argnums=1).lower(runner, updates).compile()
+    compile_s = time.perf_counter() - t0
+    runner, _ = chunk(runner)  # warm
+    jax.block_until_ready(runner)
+    t0 = time.perf_counter()
+    runner, _ = chunk(runner)
+    jax.block_until_ready(runner)
+    elapsed = time.perf_counter() - t0
+    steps = config.batch_size * updates
+    return {"learner": learner, "steps_per_s": steps / elapsed, "compile_s": compile_s,
+            "updates": updates, "env_steps": steps}  # fmt: skip
+
+
 def bench_aie(steps: int) -> dict | None:
     """The AI Economist's rate from its own venv, or ``None`` when that venv is missing."""
     if not AIE_PYTHON.exists():
@@ -135,13 +184,22 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--min-time", type=float, default=1.0, help="seconds per timed repeat")
     parser.add_argument("--aie-steps", type=int, default=2000, help="AI Economist steps per repeat")
     parser.add_argument("--json", type=Path, help="write the results here")
+    parser.add_argument(
+        "--training-updates", type=int, default=5, help="PPO updates timed (0: skip training)"
+    )
     args = parser.parse_args(argv)
     batches = [int(b) for b in args.envs.split(",")]
 
     aie = bench_aie(args.aie_steps)
     ours = [bench_ours(b, args.steps, args.repeats, args.min_time) for b in batches]
     ours += [bench_ours(max(batches), args.steps, args.repeats, args.min_time, observe=False)]
+    training = [
+        bench_training(who, args.training_updates)
+        for who in ("agents", "planner")
+        if args.training_updates
+    ]
     out = {
+        "training": training,
         "machine": machine_info(),
         "versions": {"jax": _version("jax"), "robustmas": _version("robustmas")},
         "ai_economist": aie,
@@ -162,6 +220,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         print(
             f"| {r['batch']} | {seen} | {_fmt(best)} | {_fmt(r['steps_per_s_median'])} "
             f"| {r['compile_s']:.1f} | {ratio} |"
+        )
+    for r in training:
+        print(
+            f"PPO training the {r['learner']}: {_fmt(r['steps_per_s'])} env steps/s "
+            f"({r['updates']} updates, compile {r['compile_s']:.0f} s)"
         )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
