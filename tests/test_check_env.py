@@ -100,6 +100,9 @@ CHECKED_ELSEWHERE = {
     "robustmas.envs.economy.planner_view.EconomyPlanner": (
         "tests/test_economy.py::test_planner_view_conforms_and_its_learner_obeys_the_mask"
     ),
+    "robustmas.envs.economy.planner_view.EconomyAgentsUnderPlanner": (
+        "tests/test_economy.py::test_agents_under_a_frozen_planner"
+    ),
     # Agents and planner are heterogeneous (dict observations): not a protocol environment;
     # its protocol view is EconomyAgents, above.
     "robustmas.envs.economy.env.GatherTradeBuild": "tests/test_economy.py (AIE replays)",

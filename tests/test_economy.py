@@ -730,3 +730,25 @@ def test_planner_view_conforms_and_its_learner_obeys_the_mask() -> None:
     np.testing.assert_allclose(
         np.asarray(state.rates), np.asarray(env.economy.rate_grid)[np.maximum(chosen[0] - 1, 0)]
     )
+
+
+def test_agents_under_a_frozen_planner() -> None:
+    """A planner policy (here: 20% in every bracket, its parameters as data) sets the taxes
+    while the agents act; the view passes the protocol check."""
+    from robustmas.envs.economy.planner_view import EconomyAgentsUnderPlanner, TaxedAgentsParams
+
+    def flat_rate(planner_params, key, obs):
+        del key
+        return jnp.full((7,), planner_params, jnp.int32)  # choice k -> rate 0.05 (k - 1)
+
+    env = EconomyAgentsUnderPlanner(flat_rate)
+    params = TaxedAgentsParams(
+        economy=env.economy.make_params(episode_length=20), planner_params=jnp.int32(5)
+    )
+    check_env(env, params)
+    _, state = env.reset(jax.random.PRNGKey(0), params)
+    _, state, reward, _, _ = env.step(jax.random.PRNGKey(1), state, jnp.zeros(4, jnp.int32), params)
+    np.testing.assert_allclose(np.asarray(state.rates), 0.2, atol=1e-6)
+    assert reward.shape == (4,)
+    with pytest.raises(ValueError, match="tax_model"):
+        EconomyAgentsUnderPlanner(flat_rate, GatherTradeBuild(tax_model="fixed"))

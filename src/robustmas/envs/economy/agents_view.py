@@ -44,9 +44,12 @@ class EconomyAgents:
         economy = economy or GatherTradeBuild(tax_model="fixed")
         if economy.tax_model == "planner":
             raise ValueError(
-                "economy: EconomyAgents needs tax_model='fixed' or 'saez' (no planner acts); "
-                "got 'planner'"
+                "economy: EconomyAgents needs tax_model='fixed' or 'saez' (no planner acts; "
+                "EconomyAgentsUnderPlanner takes a planner's policy); got 'planner'"
             )
+        self._init_view(economy)
+
+    def _init_view(self, economy: GatherTradeBuild) -> None:
         self.economy = economy
         side = 2 * economy.view_radius + 1
         self._sizes = {

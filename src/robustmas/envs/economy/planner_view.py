@@ -29,7 +29,15 @@ from robustmas.envs.core import Box, MultiDiscrete
 from robustmas.envs.economy.agents_view import EconomyAgents
 from robustmas.envs.economy.env import EconomyAction, EconomyParams, EconomyState, GatherTradeBuild
 
-__all__ = ["AgentPolicy", "EconomyPlanner", "PlannerParams", "uniform_agents"]
+__all__ = [
+    "AgentPolicy",
+    "EconomyAgentsUnderPlanner",
+    "EconomyPlanner",
+    "PlannerParams",
+    "PlannerPolicy",
+    "TaxedAgentsParams",
+    "uniform_agents",
+]
 
 AgentPolicy = Callable[[Any, jax.Array, jax.Array], jax.Array]
 """``policy(agent_params, key, obs) -> actions``: obs ``(N, D)`` (``EconomyAgents`` vectors),
@@ -139,3 +147,81 @@ class EconomyPlanner:
             key_step, state, EconomyAction(agents=agents, planner=action), params.economy
         )
         return self._planner_obs(state, params), state, reward[-1], done, info
+
+
+PlannerPolicy = Callable[[Any, jax.Array, jax.Array], jax.Array]
+"""``policy(planner_params, key, obs) -> (7,)`` rate choices; obs: :class:`EconomyPlanner`'s."""
+
+
+@struct.dataclass
+class TaxedAgentsParams:
+    """The economy's parameters and the planner's (frozen) policy parameters."""
+
+    economy: EconomyParams
+    """Parameters of the economy (agent types as data)."""
+    planner_params: Any = None
+    """Data of the planner's policy (e.g. a trained actor's variables)."""
+
+    @property
+    def episode_length(self) -> int:
+        """The economy's episode length (the declared horizon)."""
+        return self.economy.episode_length
+
+
+class EconomyAgentsUnderPlanner(EconomyAgents):
+    """The four agents learning while a given planner policy sets the taxes.
+
+    The evaluation workflow of the robust-principal papers (a frozen planner, fresh agents of
+    each test type trained against it) and the agents' half of the AI Economist's joint
+    training.  Observations, actions and rewards are :class:`EconomyAgents`'; the planner
+    acts every step by ``planner_policy`` on :class:`EconomyPlanner`'s observation (its mask
+    allows new rates only on a period's first step).
+
+    Args:
+        planner_policy: the planner (:data:`PlannerPolicy`).
+        economy: the economy; its ``tax_model`` must be ``"planner"``.
+    """
+
+    def __init__(
+        self, planner_policy: PlannerPolicy, economy: GatherTradeBuild | None = None
+    ) -> None:
+        economy = economy or GatherTradeBuild(tax_model="planner")
+        if economy.tax_model != "planner":
+            raise ValueError(
+                "economy: EconomyAgentsUnderPlanner needs tax_model='planner', got "
+                f"{economy.tax_model!r}"
+            )
+        self._init_view(economy)
+        self.planner_view = EconomyPlanner(economy)
+        self.planner_policy = planner_policy
+
+    def default_params(self) -> TaxedAgentsParams:  # type: ignore[override]
+        """The papers' economy; the planner's parameters must be filled in."""
+        return TaxedAgentsParams(economy=self.economy.default_params())
+
+    def critic_observation(self, state: EconomyState, params: Any) -> jax.Array:
+        """The planner's flat features."""
+        return self.economy.observe(state, params.economy).planner_flat
+
+    def reset(self, key: jax.Array, params: Any) -> tuple[jax.Array, EconomyState]:
+        """A new episode."""
+        obs, state = self.economy.reset(key, params.economy)
+        return self.flatten(obs), state
+
+    def reset_from(self, key: jax.Array, state: EconomyState, params: Any) -> Any:
+        """A new episode (nothing outlives an episode under a planner)."""
+        return self.reset(key, params)
+
+    def step(
+        self, key: jax.Array, state: EconomyState, action: jax.Array, params: Any
+    ) -> tuple[jax.Array, EconomyState, jax.Array, jax.Array, dict[str, Any]]:
+        """The planner acts by its policy, the agents by ``action``."""
+        key_planner, key_step = jax.random.split(key)
+        planner_obs = self.planner_view.critic_observation(
+            state, PlannerParams(economy=params.economy)
+        )
+        rates = self.planner_policy(params.planner_params, key_planner, planner_obs)
+        obs, state, reward, done, info = self.economy.step(
+            key_step, state, EconomyAction(agents=action, planner=rates), params.economy
+        )
+        return self.flatten(obs), state, reward[: self.num_agents], done, info
