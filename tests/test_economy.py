@@ -621,6 +621,21 @@ def test_params_are_validated() -> None:
         env.make_params(fixed_rates=[0.1] * 3)
     with pytest.raises(ValueError, match="tax_model"):
         GatherTradeBuild(tax_model="flat")  # type: ignore[arg-type]
+    for bad, field in (
+        ({"rate_max": 1.5}, "rate_max"),
+        ({"equality_weight": -1.0}, "equality_weight"),
+        ({"fixed_rates": [float("nan")] * 7}, "fixed_rates"),
+        ({"build_payment": -1.0}, "build_payment"),
+    ):
+        with pytest.raises(ValueError, match=field):
+            env.make_params(**bad)
+    with pytest.raises(ValueError, match="period"):
+        GatherTradeBuild(period=0)
+    # Agents observe their payment over the base payment, as in the AI Economist.
+    obs, _ = env.reset(jax.random.PRNGKey(0), env.make_params(build_payment=20.0))
+    np.testing.assert_allclose(
+        np.sort(np.asarray(obs.agent_flat[:, 0])), ranked_build_payments() / 10.0, rtol=1e-6
+    )
     np.testing.assert_allclose(
         ranked_build_payments(), [11.33164062, 13.26711234, 16.47237295, 22.2496143], rtol=1e-7
     )
@@ -691,6 +706,24 @@ def test_pettingzoo_adapter_passes_parallel_api_test(taxes: str) -> None:
     assert sorted(obs) == ["0", "1", "2", "3"]
     with pytest.raises(ValueError, match="taxes"):
         make_parallel_economy("flat")
+    with pytest.raises(ValueError, match="fixed_rates"):
+        make_parallel_economy("free-market", fixed_rates="us-federal")
+
+
+def test_pettingzoo_saez_buffer_survives_unseeded_resets() -> None:
+    from robustmas.envs.parallel.adapters import make_parallel_economy
+
+    env = make_parallel_economy("saez", episode_length=100)  # one tax day per episode
+    env.reset(seed=0)
+    counts = []
+    for _ in range(3):
+        while env.agents:
+            env.step({a: 0 for a in env.agents})
+        counts.append(int(env._state.saez.count))
+        env.reset()
+    assert counts == [4, 8, 12]
+    env.reset(seed=0)  # a seeded reset starts afresh
+    assert int(env._state.saez.count) == 0
 
 
 def test_planner_view_conforms_and_its_learner_obeys_the_mask() -> None:
@@ -730,6 +763,13 @@ def test_planner_view_conforms_and_its_learner_obeys_the_mask() -> None:
     np.testing.assert_allclose(
         np.asarray(state.rates), np.asarray(env.economy.rate_grid)[np.maximum(chosen[0] - 1, 0)]
     )
+    # One PPO update of the MultiDiscrete, masked planner runs and changes its actor.
+    updated, metrics = jax.jit(trainer.update)(runner)
+    assert np.isfinite(float(metrics["loss"]))
+    before = jax.tree_util.tree_leaves(runner.params.actor)
+    after = jax.tree_util.tree_leaves(updated.params.actor)
+    pairs = zip(before, after, strict=True)
+    assert any(not np.allclose(np.asarray(a), np.asarray(b)) for a, b in pairs)
 
 
 def test_agents_under_a_frozen_planner() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -51,8 +52,45 @@ def test_a_row_trains_every_type_and_resumes(tmp_path: Path) -> None:
     info = result["info"]["types"]["eta=0.27"]
     assert info["eta"] == pytest.approx(0.27) and len(info["tax_revenue"]) == 2
     assert np.isfinite(result["reference"]["random_swf[Original]"])
+    # eta reaches the economy: utilities of the same coin differ between the types.
+    utility = result["info"]["types"]
+    assert utility["Original"]["utility"] != utility["eta=0.27"]["utility"]
     again = ECONOMY_TAXES.run(s, 2, 0, tmp_path, lambda d, t: None)
     assert again["per_seed"] == per_seed
+
+
+def test_saez_evaluation_fills_the_buffer_first() -> None:
+    """Measured Saez episodes are taxed by the formula: the warm-up fills the buffer."""
+    import jax
+
+    from robustmas.experiments import economy_cells as ec
+
+    env = ec.EconomyAgents(ec.economy_for("saez"))
+    params = ec.economy_params(env.economy, "saez", 0.23, 200)
+    assert ec.saez_warmup_episodes(env.economy, 200) == 63  # 8 incomes per episode
+    metrics = jax.jit(lambda k: ec.rollout_metrics(env, ec.random_policy, k, params, 2))(
+        jax.random.PRNGKey(0)
+    )
+    assert np.isfinite(np.asarray(metrics["swf"])).all()
+
+    # The same warm-up by hand on one economy: after 63 episodes the buffer is full.
+    def warm(key):
+        _, state = env.reset(key, params)
+
+        def episode(state, k):
+            def step(state, kk):
+                _, state, _, _, _ = env.step(kk, state, jnp.zeros(4, jnp.int32), params)
+                return state, None
+
+            state, _ = jax.lax.scan(step, state, jax.random.split(k, 200))
+            return env.reset_from(k, state, params)[1], state.saez.count
+
+        return jax.lax.scan(episode, state, jax.random.split(key, 63))[1]
+
+    counts = np.asarray(jax.jit(warm)(jax.random.PRNGKey(1)))
+    assert counts[-1] == 500 and counts[-2] < 500
+    with pytest.raises(ValueError, match="episode_length"):
+        ec.saez_warmup_episodes(env.economy, 50)
 
 
 def test_rp_fig4_preset_parses() -> None:

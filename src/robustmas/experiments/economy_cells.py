@@ -31,7 +31,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from robustmas.envs.economy import GatherTradeBuild, social
-from robustmas.envs.economy.agents_view import EconomyAgents
+from robustmas.envs.economy.agents_view import (
+    FIXED_TAXES,
+    EconomyAgents,
+    allowed_uniform,
+    fixed_tax_economy,
+)
 from robustmas.experiments.cells import CellProgress, register_kind
 from robustmas.experiments.chunks import ChunkedProgram, run_chunked
 from robustmas.rl.config import PPOConfig
@@ -39,7 +44,7 @@ from robustmas.rl.ppo import PPO
 
 __all__ = ["ECONOMY_TAXES", "EconomyTaxesKind", "EconomyTaxesSettings", "parse_type"]
 
-TAXES = ("free-market", "us-federal", "saez")
+TAXES = FIXED_TAXES
 ORIGINAL_ETA, ORIGINAL_ALPHA = 0.23, 0.025
 
 
@@ -151,13 +156,13 @@ class EconomyTaxesSettings:
 
 def economy_for(taxes: str) -> GatherTradeBuild:
     """The economy of a fixed tax model."""
-    return GatherTradeBuild(tax_model="saez" if taxes == "saez" else "fixed")
+    return fixed_tax_economy(taxes, episode_length=1)[0]
 
 
 def economy_params(economy: GatherTradeBuild, taxes: str, eta: float, length: int) -> Any:
     """Parameters of a tax model and utility curvature."""
-    rates = "us-federal" if taxes == "us-federal" else None
-    return economy.make_params(isoelastic_eta=eta, fixed_rates=rates, episode_length=length)
+    del economy  # the tax model decides it
+    return fixed_tax_economy(taxes, isoelastic_eta=eta, episode_length=length)[1]
 
 
 def final_metrics(economy: GatherTradeBuild, state: Any) -> dict[str, jax.Array]:
@@ -178,13 +183,18 @@ def final_metrics(economy: GatherTradeBuild, state: Any) -> dict[str, jax.Array]
 def rollout_metrics(
     env: EconomyAgents, policy: Any, key: jax.Array, params: Any, episodes: int
 ) -> dict[str, jax.Array]:
-    """Run ``episodes`` full episodes with ``policy(key, obs) -> actions``; final metrics."""
-    key_reset, key_run = jax.random.split(key)
+    """Run ``episodes`` full episodes with ``policy(key, obs) -> actions``; final metrics.
+
+    Under Saez's taxes each economy first plays :func:`saez_warmup_episodes` episodes with the
+    same policy, carried over by ``reset_from``, so that the measured episode is taxed by the
+    formula on a full income buffer (not by the random rates of an empty one).
+    """
+    key_reset, key_warm, key_run = jax.random.split(key, 3)
     obs, state = jax.vmap(env.reset, in_axes=(0, None))(
         jax.random.split(key_reset, episodes), params
     )
 
-    def body(c: tuple, k: jax.Array) -> tuple[tuple, None]:
+    def play(c: tuple, k: jax.Array) -> tuple[tuple, None]:
         obs, state = c
         k_act, k_step = jax.random.split(k)
         action = policy(k_act, obs)
@@ -193,16 +203,37 @@ def rollout_metrics(
         )
         return (obs, state), None
 
+    def episode(c: tuple, k: jax.Array) -> tuple[tuple, None]:
+        k_play, k_next = jax.random.split(k)
+        (_, state), _ = jax.lax.scan(play, c, jax.random.split(k_play, params.episode_length))
+        nxt = jax.vmap(env.reset_from, in_axes=(0, 0, None))(
+            jax.random.split(k_next, episodes), state, params
+        )
+        return nxt, None
+
+    if env.economy.tax_model == "saez":
+        warm = saez_warmup_episodes(env.economy, params.episode_length)
+        (obs, state), _ = jax.lax.scan(episode, (obs, state), jax.random.split(key_warm, warm))
     (_, state), _ = jax.lax.scan(
-        body, (obs, state), jax.random.split(key_run, params.episode_length)
+        play, (obs, state), jax.random.split(key_run, params.episode_length)
     )
     return final_metrics(env.economy, state)
 
 
+def saez_warmup_episodes(economy: GatherTradeBuild, episode_length: int, buffer: int = 500) -> int:
+    """Episodes that fill Saez's income buffer (one income per agent per tax day)."""
+    per_episode = economy.n_agents * (episode_length // economy.period)
+    if per_episode == 0:
+        raise ValueError(
+            f"episode_length: {episode_length} steps hold no tax day (period {economy.period}); "
+            "Saez's taxes need longer episodes"
+        )
+    return -(-buffer // per_episode)
+
+
 def random_policy(key: jax.Array, obs: jax.Array) -> jax.Array:
     """Uniform over each agent's allowed actions (the mask leads the observation)."""
-    mask = obs[..., :50] > 0.5
-    return jax.random.categorical(key, jnp.where(mask, 0.0, -jnp.inf))
+    return allowed_uniform(key, obs[..., :50] > 0.5)
 
 
 class _Agents(ChunkedProgram):

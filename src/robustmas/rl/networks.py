@@ -61,10 +61,12 @@ __all__ = [
     "env_action",
     "greedy_action",
     "initial_carry",
+    "mask_width",
     "sample_action",
 ]
 
 ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {"tanh": nn.tanh, "relu": nn.relu}
+"""Hidden-layer activations selectable by name."""
 
 _MASKED_LOGIT = -1e9
 """Logit of a masked choice: no probability, yet finite entropies (no ``0 * inf``)."""
@@ -106,8 +108,6 @@ def mask_width(space: Space) -> int:
         return sum(space.nvec)
     return 0
 
-
-"""Hidden-layer activations selectable by name."""
 
 RECURRENT_CELLS: tuple[str, ...] = ("gru", "lstm")
 """Recurrent cells selectable by name: ``flax.linen.GRUCell``, ``flax.linen.OptimizedLSTMCell``."""

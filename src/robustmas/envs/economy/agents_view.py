@@ -30,7 +30,33 @@ from robustmas.envs.economy.env import (
     GatherTradeBuild,
 )
 
-__all__ = ["EconomyAgents"]
+__all__ = ["FIXED_TAXES", "EconomyAgents", "allowed_uniform", "fixed_tax_economy"]
+
+
+FIXED_TAXES = ("free-market", "us-federal", "saez")
+"""Tax models that need no planner."""
+
+
+def fixed_tax_economy(taxes: str, **params: Any) -> tuple[GatherTradeBuild, EconomyParams]:
+    """The economy of a fixed tax model and its checked parameters.
+
+    Args:
+        taxes: ``"free-market"`` (no taxes), ``"us-federal"`` (the 2018 schedule) or ``"saez"``.
+        **params: :meth:`GatherTradeBuild.make_params` arguments but ``fixed_rates``.
+    """
+    if taxes not in FIXED_TAXES:
+        raise ValueError(f"taxes: expected one of {', '.join(FIXED_TAXES)}, got {taxes!r}")
+    economy = GatherTradeBuild(tax_model="saez" if taxes == "saez" else "fixed")
+    rates = "us-federal" if taxes == "us-federal" else None
+    return economy, economy.make_params(fixed_rates=rates, **params)
+
+
+def allowed_uniform(key: jax.Array, mask: jax.Array) -> jax.Array:
+    """Uniform choices among the allowed actions of each row of a boolean ``mask``.
+
+    The random policy every comparison with the AI Economist uses (its masks, uniform).
+    """
+    return jax.random.categorical(key, jnp.where(mask, 0.0, -jnp.inf)).astype(jnp.int32)
 
 
 class EconomyAgents:

@@ -39,7 +39,8 @@ tax period's first step (:mod:`~robustmas.envs.economy.tax`).
 
 **Rewards** are per-step *changes*: an agent's isoelastic utility of its coin (inventory plus
 escrow) minus ``energy_cost`` times its labour, the planner's equality-times-mean-coin ``swf``
-(:mod:`~robustmas.envs.economy.social`); an episode's return is therefore the final value.
+(:mod:`~robustmas.envs.economy.social`); an episode's return is therefore the final value minus
+the initial one (the planner's starts at 0, an agent's at ``-1/(1 - eta)``).
 
 **Observations** (:class:`EconomyObs`): each agent sees an egocentric ``11 x 11`` window (map
 channels stone, wood, house, water, stone source, wood source, in-bounds; and an index map of
@@ -155,7 +156,10 @@ inventory is always empty), then its per-agent ``p0..p3`` entries, 8 each."""
 
 @struct.dataclass
 class EconomyParams:
-    """What may vary between economies without recompiling (all data: ``vmap`` over them)."""
+    """What may vary between economies without recompiling.
+
+    All fields are data (``vmap`` over them) but the static ``episode_length``.
+    """
 
     isoelastic_eta: jax.Array
     """Curvature of the agents' utility of coin, in ``[0, 1]`` (0.23; the test types vary it)."""
@@ -165,6 +169,8 @@ class EconomyParams:
     """Chance per step that an empty source tile regrows (0.01)."""
     build_payments: jax.Array
     """``(n_agents,)`` payment per house by skill rank, lowest first."""
+    base_payment: jax.Array
+    """The base payment they scale (agents observe their payment over it)."""
     fixed_rates: jax.Array
     """``(7,)`` bracket rates of the ``fixed`` tax model (zeros: free market)."""
     rate_max: jax.Array
@@ -318,7 +324,13 @@ class GatherTradeBuild:
                 f"n_agents: the fixed skills and corners are defined for 4 agents, got {n_agents}"
             )
         if view_radius < 1 or period < 1:
-            raise ValueError("view_radius and period: expected positive integers")
+            raise ValueError(
+                f"view_radius, period: expected positive integers, got {view_radius}, {period}"
+            )
+        if usd_scaling <= 0:
+            raise ValueError(f"usd_scaling: expected a positive number, got {usd_scaling}")
+        if saez_elasticity is not None and saez_elasticity < 0:
+            raise ValueError(f"saez_elasticity: expected >= 0 or None, got {saez_elasticity}")
         self.tax_model: TaxModel = tax_model
         self.layout = load_layout(layout)
         self.n_agents = n_agents
@@ -369,9 +381,16 @@ class GatherTradeBuild:
         """
         if not 0.0 <= isoelastic_eta <= 1.0:
             raise ValueError(f"isoelastic_eta: expected a value in [0, 1], got {isoelastic_eta}")
-        for name, value in (("energy_cost", energy_cost), ("rate_max", rate_max)):
-            if value < 0:
+        for name, value in (("energy_cost", energy_cost), ("build_payment", build_payment)):
+            if not value >= 0:
                 raise ValueError(f"{name}: expected a nonnegative value, got {value}")
+        for name, value in (("rate_max", rate_max), ("equality_weight", equality_weight)):
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name}: expected a value in [0, 1], got {value}")
+        if not max_skill_multiplier >= 1:
+            raise ValueError(
+                f"max_skill_multiplier: expected a value >= 1, got {max_skill_multiplier}"
+            )
         if not 0.0 <= resource_regen_prob <= 1.0:
             raise ValueError(
                 f"resource_regen_prob: expected a probability, got {resource_regen_prob}"
@@ -385,7 +404,7 @@ class GatherTradeBuild:
                 )
             fixed_rates = taxes.US_FEDERAL_2018_RATES
         rates = np.zeros(self.num_brackets) if fixed_rates is None else np.asarray(fixed_rates)
-        if rates.shape != (self.num_brackets,) or (rates < 0).any() or (rates > 1).any():
+        if rates.shape != (self.num_brackets,) or not ((rates >= 0) & (rates <= 1)).all():
             raise ValueError(f"fixed_rates: expected 7 rates in [0, 1], got {fixed_rates!r}")
         payments = ranked_build_payments(self.n_agents, build_payment, max_skill_multiplier)
         f32 = lambda x: jnp.asarray(x, jnp.float32)  # noqa: E731
@@ -394,6 +413,7 @@ class GatherTradeBuild:
             energy_cost=f32(energy_cost),
             resource_regen_prob=f32(resource_regen_prob),
             build_payments=f32(payments),
+            base_payment=f32(build_payment),
             fixed_rates=f32(rates),
             rate_max=f32(rate_max),
             equality_weight=f32(equality_weight),
@@ -438,7 +458,8 @@ class GatherTradeBuild:
         obs, fresh = self.reset(key, params)
         if self.tax_model != "saez":
             return obs, fresh
-        # AIE's reset shows the running average of Saez's rates until step 1 sets new ones.
+        # The running average of Saez's rates until step 1 sets new ones.  (AIE shows these in
+        # the agents' marginal rates but the previous episode's last rates in ``curr_rates``.)
         rates = jnp.minimum(saez_reset_rates(state.saez), params.rate_max)
         fresh = dataclasses.replace(fresh, saez=state.saez, rates=rates)
         return self.observe(fresh, params), fresh
@@ -777,7 +798,7 @@ class GatherTradeBuild:
 
         agent_mask, planner_mask = self.action_masks(state, params)
         time = state.t.astype(jnp.float32) / params.episode_length
-        agent_flat, planner_flat = self._flat(state, time)
+        agent_flat, planner_flat = self._flat(state, time, params)
         return EconomyObs(
             agent_map=agent_map,
             agent_idx=agent_idx,
@@ -790,7 +811,9 @@ class GatherTradeBuild:
             time=time,
         )
 
-    def _flat(self, state: EconomyState, time: jax.Array) -> tuple[jax.Array, jax.Array]:
+    def _flat(
+        self, state: EconomyState, time: jax.Array, params: EconomyParams
+    ) -> tuple[jax.Array, jax.Array]:
         """The agents' and the planner's flat features (:data:`AGENT_FEATURES`)."""
         n = self.n_agents
         height, width = self.layout.shape
@@ -812,7 +835,7 @@ class GatherTradeBuild:
         by_agent = lambda x: x.transpose(1, 0, 2).reshape(n, -1)  # (R, N, P) -> (N, R*P)  # noqa: E731
         agent_flat = jnp.concatenate(
             [
-                col_(state.build_payment / 10.0),
+                col_(state.build_payment / params.base_payment),
                 col_(state.build_skill_obs),
                 by_agent(all_asks[:, None] - asks),
                 by_agent(all_bids[:, None] - bids),

@@ -26,7 +26,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from robustmas.envs.core import Box, MultiDiscrete
-from robustmas.envs.economy.agents_view import EconomyAgents
+from robustmas.envs.economy.agents_view import EconomyAgents, allowed_uniform
 from robustmas.envs.economy.env import EconomyAction, EconomyParams, EconomyState, GatherTradeBuild
 
 __all__ = [
@@ -39,6 +39,9 @@ __all__ = [
     "uniform_agents",
 ]
 
+AGENT_ACTIONS = 50
+"""Actions of an agent (the width of its mask)."""
+
 AgentPolicy = Callable[[Any, jax.Array, jax.Array], jax.Array]
 """``policy(agent_params, key, obs) -> actions``: obs ``(N, D)`` (``EconomyAgents`` vectors),
 actions ``(N,)`` int."""
@@ -47,8 +50,7 @@ actions ``(N,)`` int."""
 def uniform_agents(agent_params: Any, key: jax.Array, obs: jax.Array) -> jax.Array:
     """Each agent picks uniformly among its allowed actions (the mask leads ``obs``)."""
     del agent_params
-    mask = obs[:, :50] > 0.5
-    return jax.random.categorical(key, jnp.where(mask, 0.0, -jnp.inf)).astype(jnp.int32)
+    return allowed_uniform(key, obs[:, :AGENT_ACTIONS] > 0.5)
 
 
 @struct.dataclass
@@ -216,6 +218,11 @@ class EconomyAgentsUnderPlanner(EconomyAgents):
         self, key: jax.Array, state: EconomyState, action: jax.Array, params: Any
     ) -> tuple[jax.Array, EconomyState, jax.Array, jax.Array, dict[str, Any]]:
         """The planner acts by its policy, the agents by ``action``."""
+        if params.planner_params is None:
+            raise ValueError(
+                "params.planner_params: None; give the planner policy's parameters "
+                "(TaxedAgentsParams(economy=..., planner_params=...))"
+            )
         key_planner, key_step = jax.random.split(key)
         planner_obs = self.planner_view.critic_observation(
             state, PlannerParams(economy=params.economy)

@@ -45,8 +45,7 @@ from pettingzoo import ParallelEnv
 
 from robustmas.envs.adapters import to_gymnasium_space
 from robustmas.envs.core import Discrete, Environment, Space
-from robustmas.envs.economy import GatherTradeBuild
-from robustmas.envs.economy.agents_view import EconomyAgents
+from robustmas.envs.economy.agents_view import EconomyAgents, fixed_tax_economy
 from robustmas.envs.grid_presets import make_grid_game
 from robustmas.envs.pursuit import Pursuit, PursuitParams
 
@@ -142,7 +141,15 @@ class PettingZooParallelEnv(ParallelEnv[str, Any, Any]):
             obs, state, reward, done, info = env.step(sub, state, action, params)
             return key, obs, state, reward, done, info
 
+        def reset_from(key: jax.Array, state: Any, params: Any) -> tuple[jax.Array, jax.Array, Any]:
+            key, sub = jax.random.split(key)
+            obs, state = env.reset_from(sub, state, params)  # pyright: ignore[reportAttributeAccessIssue]
+            return key, obs, state
+
         self._jit_reset: Callable[..., Any] = jax.jit(reset)
+        self._jit_reset_from: Callable[..., Any] | None = (
+            jax.jit(reset_from) if callable(getattr(env, "reset_from", None)) else None
+        )
         self._jit_step: Callable[..., Any] = jax.jit(step)
         self._jit_critic: Callable[..., Any] = jax.jit(env.critic_observation)
         self._rng = np.random.default_rng()
@@ -172,11 +179,18 @@ class PettingZooParallelEnv(ParallelEnv[str, Any, Any]):
     def reset(
         self, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
-        """Start an episode; the JAX key comes from a NumPy generator seeded by ``seed``."""
+        """Start an episode; the JAX key comes from a NumPy generator seeded by ``seed``.
+
+        An environment with memory across episodes (``reset_from``, e.g. the economy's Saez
+        taxes) keeps it over unseeded resets; a seeded reset starts afresh.
+        """
         if seed is not None:
             self._rng = np.random.default_rng(seed)
         key = jax.random.PRNGKey(int(self._rng.integers(0, 2**31 - 1)))
-        self._key, obs, self._state = self._jit_reset(key, self.params)
+        if seed is None and self._state is not None and self._jit_reset_from is not None:
+            self._key, obs, self._state = self._jit_reset_from(key, self._state, self.params)
+        else:
+            self._key, obs, self._state = self._jit_reset(key, self.params)
         self.agents = list(self.possible_agents)
         return self._observations(obs), {name: {} for name in self.agents}
 
@@ -291,19 +305,19 @@ def make_parallel_economy(taxes: str = "free-market", **params: Any) -> PettingZ
     """The economy's four agents under a fixed tax model as a ParallelEnv.
 
     Args:
-        taxes: ``"free-market"``, ``"us-federal"`` or ``"saez"``.
+        taxes: ``"free-market"``, ``"us-federal"`` or ``"saez"`` (Saez's income buffer lives on
+            over unseeded resets).
         **params: :meth:`~robustmas.envs.economy.GatherTradeBuild.make_params` arguments
-            (``isoelastic_eta``, ``energy_cost``, ``episode_length``, ...).
+            (``isoelastic_eta``, ``energy_cost``, ``episode_length``, ...) but ``fixed_rates``,
+            which ``taxes`` sets.
 
     The agents are ``"0" ... "3"`` as in the AI Economist; observations are
     :class:`~robustmas.envs.economy.agents_view.EconomyAgents`' flat vectors (the action mask is
     the first 50 entries).
     """
-    if taxes not in ("free-market", "us-federal", "saez"):
-        raise ValueError(f"taxes: expected 'free-market', 'us-federal' or 'saez', got {taxes!r}")
-    economy = GatherTradeBuild(tax_model="saez" if taxes == "saez" else "fixed")
-    if taxes == "us-federal":
-        params = {"fixed_rates": "us-federal", **params}
+    if "fixed_rates" in params:
+        raise ValueError("fixed_rates: set by taxes=...; do not pass it too")
+    economy, economy_params = fixed_tax_economy(taxes, **params)
     env = EconomyAgents(economy)
     names = [str(i) for i in range(env.num_agents)]
-    return PettingZooParallelEnv(env, economy.make_params(**params), agent_names=names)
+    return PettingZooParallelEnv(env, economy_params, agent_names=names)
