@@ -20,6 +20,12 @@ Multi-agent environments set ``num_agents = n > 1`` and stack the agents on a le
 * ``critic_observation(state, params)`` is one global state vector shared by all agents (a
   centralised critic adds the agent's identity itself if it needs it).
 
+An environment with memory that outlives an episode (the economy's Saez tax keeps a buffer of
+past incomes) may define ``reset_from(key, state, params) -> (obs, state)``: a new episode that
+keeps that memory from the finished episode's ``state``.  :func:`step_autoreset` and the
+PettingZoo adapter call it in place of ``reset``; wrappers must forward it, or the memory is
+lost at every episode end.
+
 An environment whose episodes end after a known number of steps declares it (see
 :func:`declared_horizon`): a method ``max_episode_steps(params) -> int``, or else an ``int``
 field ``episode_length`` of its params.  :func:`robustmas.envs.check_env` checks an environment

@@ -541,7 +541,11 @@ class GatherTradeBuild:
         noise: EconomyNoise,
         params: EconomyParams,
     ) -> tuple[EconomyObs, EconomyState, jax.Array, jax.Array, dict[str, jax.Array]]:
-        """:meth:`step` with the step's random draws given."""
+        """:meth:`step` with the step's random draws given.
+
+        Actions are clipped into range (``0..49``, ``0..21``): under ``jit`` nothing can raise,
+        where the AI Economist raises on an unknown action.  Masked-out actions are no-ops.
+        """
         a = jnp.clip(jnp.asarray(action.agents, jnp.int32), 0, self.num_actions - 1)
         planner = jnp.clip(jnp.asarray(action.planner, jnp.int32), 0, self.rate_grid.shape[0])
         state = dataclasses.replace(state, t=state.t + 1)
