@@ -27,7 +27,13 @@ from flax import struct
 
 from robustmas.envs.core import Box, MultiDiscrete
 from robustmas.envs.economy.agents_view import EconomyAgents, allowed_uniform
-from robustmas.envs.economy.env import EconomyAction, EconomyParams, EconomyState, GatherTradeBuild
+from robustmas.envs.economy.env import (
+    EconomyAction,
+    EconomyObs,
+    EconomyParams,
+    EconomyState,
+    GatherTradeBuild,
+)
 
 __all__ = [
     "AgentPolicy",
@@ -123,7 +129,10 @@ class EconomyPlanner:
         return self._planner_obs(state, params)
 
     def _planner_obs(self, state: EconomyState, params: PlannerParams) -> jax.Array:
-        obs = self.economy.observe(state, params.economy)
+        return self._vector(self.economy.observe(state, params.economy))
+
+    @staticmethod
+    def _vector(obs: EconomyObs) -> jax.Array:
         return jnp.concatenate(
             [
                 obs.planner_mask.reshape(-1).astype(jnp.float32),
@@ -145,10 +154,10 @@ class EconomyPlanner:
         key_agents, key_step = jax.random.split(key)
         agent_obs = self.agents.flatten(self.economy.observe(state, params.economy))
         agents = self.agent_policy(params.agent_params, key_agents, agent_obs)
-        _, state, reward, done, info = self.economy.step(
+        obs, state, reward, done, info = self.economy.step(
             key_step, state, EconomyAction(agents=agents, planner=action), params.economy
         )
-        return self._planner_obs(state, params), state, reward[-1], done, info
+        return self._vector(obs), state, reward[-1], done, info
 
 
 PlannerPolicy = Callable[[Any, jax.Array, jax.Array], jax.Array]
