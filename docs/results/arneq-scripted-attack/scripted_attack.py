@@ -28,8 +28,11 @@ def towards(pos: jax.Array, target: jax.Array) -> jax.Array:
     return jnp.where(jnp.linalg.norm(d) < 1e-3, 0, jnp.argmax(score.at[0].set(-jnp.inf)))
 
 
-def episode(key: jax.Array, env: IndependentSpread, params: SpreadParams, script: str, m: int):
-    obs, state = env.reset(key, params)
+def episode(
+    key: jax.Array, env: IndependentSpread, params: SpreadParams, script: str, m: int
+) -> jax.Array:
+    """The victim's return in one episode with ``m`` adversaries following ``script``."""
+    _, state = env.reset(key, params)
 
     def body(state, k):
         pos, land = state.pos, state.landmarks
@@ -49,6 +52,7 @@ def episode(key: jax.Array, env: IndependentSpread, params: SpreadParams, script
 
 
 def main() -> None:
+    """Print the table."""
     env = IndependentSpread()
     print("| horizon | script | adversaries | victim return (mean +- s.e.) | per step |")
     print("|---:|---|---:|---:|---:|")
@@ -56,10 +60,11 @@ def main() -> None:
         params = SpreadParams(episode_length=horizon)
         for script, m in (("none", 0), ("chase", 1), ("block", 1), ("push", 1), ("push", 2)):
             keys = jax.random.split(jax.random.PRNGKey(0), 2000)
-            run = jax.jit(jax.vmap(lambda k: episode(k, env, params, script, m)))
+            run = jax.jit(jax.vmap(lambda k, p=params, sc=script, n=m: episode(k, env, p, sc, n)))
             r = np.asarray(run(keys))
             se = r.std(ddof=1) / np.sqrt(len(r))
-            print(f"| {horizon} | {script} | {m} | {r.mean():.1f} +- {se:.1f} | {r.mean() / horizon:.2f} |")
+            mean = r.mean()
+            print(f"| {horizon} | {script} | {m} | {mean:.1f} +- {se:.1f} | {mean / horizon:.2f} |")
 
 
 if __name__ == "__main__":
