@@ -165,6 +165,12 @@ class _Broken(ContextualBandit):
             obs = obs * np.random.default_rng().uniform(0.5, 1.0)
         return obs, state
 
+    def reset_from(self, key, state, params):
+        obs, fresh = self.reset(key, params)
+        if self.defect == "reset-from-layout":  # memory carried in the wrong dtype
+            fresh = fresh.replace(t=fresh.t.astype(jnp.float32))
+        return obs, fresh
+
     def step(self, key, state, action, params):
         obs, state, reward, done, info = super().step(key, state, action, params)
         if self.defect == "reward-shape":
@@ -196,6 +202,7 @@ class _Broken(ContextualBandit):
         ("state-layout", "step", "state shapes/dtypes changed"),
         ("mutates-params", "reset/step", "params passed in (mutated)"),
         ("hidden-state", "reset/step", "'calls'"),
+        ("reset-from-layout", "reset_from", "state shapes/dtypes changed"),
     ],
 )
 def test_breaches_are_named(defect: str, method: str, what: str) -> None:

@@ -17,6 +17,8 @@ environment, the method and what differed:
   gives per element what ``jax.jit`` gives;
 * the same key gives the same trajectory over several steps (with auto-reset, under
   ``lax.scan``);
+* an environment with ``reset_from`` (memory across episodes) starts episodes laid out as
+  ``reset``'s, purely;
 * when the environment declares a horizon (:func:`~robustmas.envs.core.declared_horizon`), no
   episode outlasts it.
 
@@ -340,6 +342,25 @@ def check_env(
         critic_space,
         tuple(critic_space.shape),
     )
+
+    # reset_from (memory across episodes): an episode start laid out as reset's, pure.
+    reset_from: Callable[..., Any] | None = getattr(env, "reset_from", None)
+    if callable(reset_from):
+        from_out: Any = reset_from(k_reset, stepped[1], params)
+        c.require(
+            isinstance(from_out, tuple) and len(from_out) == 2,
+            "reset_from",
+            "expected (obs, state)",
+        )
+        _check_element(c, "reset_from", "obs", from_out[0], obs_space, _shaped(obs_space, n))
+        _same_layout(c, "reset_from", state, from_out[1])
+        c.same(
+            "reset_from",
+            "called twice with the same key and state",
+            from_out,
+            reset_from(k_reset, stepped[1], params),
+            True,
+        )
 
     # jit equals the plain calls above, and vmap (over keys, states and actions) equals jit per
     # element.  One function does reset, critic view and step: one compilation per check.
