@@ -58,12 +58,20 @@ def uniform_allowed(u: jax.Array, mask: jax.Array) -> jax.Array:
 
 
 def bench_ours(
-    batch: int, steps: int, repeats: int, min_time: float, seed: int = 0, observe: bool = True
+    batch: int,
+    steps: int,
+    repeats: int,
+    min_time: float,
+    seed: int = 0,
+    observe: bool = True,
+    market: bool = True,
 ) -> dict:
     """Throughput of ``batch`` vmapped economies over jitted ``steps``-step rollouts.
 
     ``observe=False`` folds only the rewards into the checksum, so XLA drops every observation
     but the masks the policy reads: what the simulation costs without rendering observations.
+    ``market=False`` also keeps the policy off the market actions (no orders, no matching):
+    with ``observe=False`` the difference is the market's share of a step.
     """
     from robustmas.envs.economy import EconomyAction, GatherTradeBuild
 
@@ -83,8 +91,9 @@ def bench_ours(
         key, obs, state, check = c
         key, k_act, k_step, k_reset = jax.random.split(key, 4)
         u = jax.random.uniform(k_act, (batch, n + brackets))
+        agent_mask = obs.agent_mask if market else obs.agent_mask.at[..., 2:46].set(False)
         action = EconomyAction(
-            agents=uniform_allowed(u[:, :n], obs.agent_mask),
+            agents=uniform_allowed(u[:, :n], agent_mask),
             planner=uniform_allowed(u[:, n:], obs.planner_mask),
         )
         obs, state, reward, done, _ = step(jax.random.split(k_step, batch), state, action, params)
@@ -108,7 +117,7 @@ def bench_ours(
     carry = compiled(carry)
     jax.block_until_ready(carry)
     result = _time_compiled(compiled, carry, batch * steps, repeats, min_time)
-    result.update(batch=batch, steps=steps, compile_s=compile_s, observe=observe)
+    result.update(batch=batch, steps=steps, compile_s=compile_s, observe=observe, market=market)
     return result
 
 
@@ -192,7 +201,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     aie = bench_aie(args.aie_steps)
     ours = [bench_ours(b, args.steps, args.repeats, args.min_time) for b in batches]
-    ours += [bench_ours(max(batches), args.steps, args.repeats, args.min_time, observe=False)]
+    big = max(batches)
+    ours += [bench_ours(big, args.steps, args.repeats, args.min_time, observe=False)]
+    ours += [bench_ours(big, args.steps, args.repeats, args.min_time, observe=False, market=False)]
     training = [
         bench_training(who, args.training_updates)
         for who in ("agents", "planner")
@@ -217,6 +228,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         best = r["steps_per_s_best"]
         ratio = f"{best / base:,.0f}x" if base else "n/a"
         seen = "all" if r["observe"] else "masks only"
+        if not r["market"]:
+            seen += ", no market actions"
         print(
             f"| {r['batch']} | {seen} | {_fmt(best)} | {_fmt(r['steps_per_s_median'])} "
             f"| {r['compile_s']:.1f} | {ratio} |"

@@ -65,8 +65,8 @@ def test_saez_evaluation_fills_the_buffer_first() -> None:
 
     from robustmas.experiments import economy_cells as ec
 
-    env = ec.EconomyAgents(ec.economy_for("saez"))
-    params = ec.economy_params(env.economy, "saez", 0.23, 200)
+    economy, params = ec.fixed_tax_economy("saez", episode_length=200)
+    env = ec.EconomyAgents(economy)
     assert ec.saez_warmup_episodes(env.economy, 200) == 63  # 8 incomes per episode
     metrics = jax.jit(lambda k: ec.rollout_metrics(env, ec.random_policy, k, params, 2))(
         jax.random.PRNGKey(0)

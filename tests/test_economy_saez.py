@@ -5,7 +5,7 @@ The fixture ``tests/data/aie_saez.npz`` comes from ``tests/aie_saez_reference.py
 Each tolerance below is 2-10x the worst error measured, noted at each as "fixture / sweep": over
 the fixture's cases and over a one-off sweep of 468 cases (the reference script's plan with 12
 other seeds).  The histogram and the empty-bin (NaN) pattern agree exactly in both.  The final
-bracket rates agree to 1.5e-7, far below anything that matters for a tax rate in [0, 1].
+bracket rates agree to 1.0e-7 on the fixture, far below anything that matters for a tax rate.
 """
 
 from __future__ import annotations

@@ -154,17 +154,6 @@ class EconomyTaxesSettings:
         )
 
 
-def economy_for(taxes: str) -> GatherTradeBuild:
-    """The economy of a fixed tax model."""
-    return fixed_tax_economy(taxes, episode_length=1)[0]
-
-
-def economy_params(economy: GatherTradeBuild, taxes: str, eta: float, length: int) -> Any:
-    """Parameters of a tax model and utility curvature."""
-    del economy  # the tax model decides it
-    return fixed_tax_economy(taxes, isoelastic_eta=eta, episode_length=length)[1]
-
-
 def final_metrics(economy: GatherTradeBuild, state: Any) -> dict[str, jax.Array]:
     """Welfare and activity of finished episodes (batched states)."""
     coin = jax.vmap(economy.coin)(state)
@@ -240,9 +229,9 @@ class _Agents(ChunkedProgram):
     """Masked PPO of one entropy weight, vmapped over (seed, eta) runs."""
 
     def __init__(self, s: EconomyTaxesSettings, ent_coef: float) -> None:
-        self.env = EconomyAgents(economy_for(s.taxes))
-        params = economy_params(self.env.economy, s.taxes, ORIGINAL_ETA, s.episode_length)
-        self.trainer = PPO(s.ppo_config(ent_coef), self.env, params)
+        economy, self.params = fixed_tax_economy(s.taxes, episode_length=s.episode_length)
+        self.env = EconomyAgents(economy)
+        self.trainer = PPO(s.ppo_config(ent_coef), self.env, self.params)
         super().__init__(
             lambda key, env_params: self.trainer.init(key, env_params=env_params),
             self.trainer.update_chunk,
@@ -295,9 +284,8 @@ class EconomyTaxesKind:
             program = _agents(_shape(s), alpha)
             env = program.env
             etas = np.repeat([eta for _, eta in group], seeds)
-            base_params = economy_params(env.economy, s.taxes, ORIGINAL_ETA, s.episode_length)
             env_params = jax.vmap(
-                lambda eta, p=base_params: dataclasses.replace(p, isoelastic_eta=eta)
+                lambda eta, p=program.params: dataclasses.replace(p, isoelastic_eta=eta)
             )(jnp.asarray(etas, jnp.float32))
             keys = jax.random.split(jax.random.PRNGKey(seed), len(group) * seeds)
 

@@ -30,7 +30,7 @@ from robustmas.envs.economy.env import (
     GatherTradeBuild,
 )
 
-__all__ = ["FIXED_TAXES", "EconomyAgents", "allowed_uniform", "fixed_tax_economy"]
+__all__ = ["FIXED_TAXES", "EconomyAgents", "allowed_uniform", "fixed_tax_economy", "flatten_agents"]
 
 
 FIXED_TAXES = ("free-market", "us-federal", "saez")
@@ -49,6 +49,20 @@ def fixed_tax_economy(taxes: str, **params: Any) -> tuple[GatherTradeBuild, Econ
     economy = GatherTradeBuild(tax_model="saez" if taxes == "saez" else "fixed")
     rates = "us-federal" if taxes == "us-federal" else None
     return economy, economy.make_params(fixed_rates=rates, **params)
+
+
+def flatten_agents(obs: EconomyObs) -> jax.Array:
+    """The agents' flat observation vectors ``(N, D)``: mask, map window, index window, features."""
+    n = obs.agent_mask.shape[0]
+    return jnp.concatenate(
+        [
+            obs.agent_mask.astype(jnp.float32),
+            obs.agent_map.reshape(n, -1).astype(jnp.float32),
+            obs.agent_idx.reshape(n, -1).astype(jnp.float32),
+            obs.agent_flat,
+        ],
+        axis=1,
+    )
 
 
 def allowed_uniform(key: jax.Array, mask: jax.Array) -> jax.Array:
@@ -123,17 +137,8 @@ class EconomyAgents:
         return self.economy.observe(state, params).planner_flat
 
     def flatten(self, obs: EconomyObs) -> jax.Array:
-        """The agents' flat observation vectors ``(N, D)`` from the economy's observation."""
-        n = self.num_agents
-        return jnp.concatenate(
-            [
-                obs.agent_mask.astype(jnp.float32),
-                obs.agent_map.reshape(n, -1).astype(jnp.float32),
-                obs.agent_idx.reshape(n, -1).astype(jnp.float32),
-                obs.agent_flat,
-            ],
-            axis=1,
-        )
+        """The agents' flat observation vectors ``(N, D)`` (:func:`flatten_agents`)."""
+        return flatten_agents(obs)
 
     def reset(self, key: jax.Array, params: EconomyParams) -> tuple[jax.Array, EconomyState]:
         """A new episode."""

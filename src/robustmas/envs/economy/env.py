@@ -3,8 +3,9 @@
 The economy of the robust-principal paper (Sec. 6, Fig. 4, Table 2, Eq. 6) and ERMAS (Sec. 4.4,
 Eq. 14-15), which both run the AI Economist (Zheng et al. 2020, ``ai-economist`` 1.7.1) scenario
 ``layout_from_file/simple_wood_and_stone`` on the Open-Quadrant map with four agents and a
-planner.  The rules below were read from that package; ``tests/test_economy.py`` replays its
-episodes step by step (``tests/data/aie_replay*.npz``) and compares every quantity.
+planner.  The rules below were read from that package (observations and masks live in
+:mod:`~robustmas.envs.economy.observation`); ``tests/test_economy.py`` replays its episodes
+step by step (``tests/data/aie_replay*.npz``) and compares every quantity.
 
 **World.**  A 25 x 25 map (:mod:`~robustmas.envs.economy.layout`): water, stone and wood source
 tiles.  A source tile holds at most one unit; an empty one regrows a unit with probability
@@ -61,9 +62,15 @@ import numpy as np
 from flax import struct
 from jax.typing import ArrayLike
 
-from robustmas.envs.economy import market, social
+from robustmas.compilation.lockstep import lockstep_cond
+from robustmas.envs.economy import market, observation, social
 from robustmas.envs.economy import tax as taxes
-from robustmas.envs.economy.layout import load_layout, ranked_build_payments, ranked_corners
+from robustmas.envs.economy.layout import (
+    load_layout,
+    ranked_build_payments,
+    ranked_corners,
+)
+from robustmas.envs.economy.observation import AGENT_FEATURES, PLANNER_FEATURES, EconomyObs
 from robustmas.envs.economy.saez import (
     SaezState,
     saez_add,
@@ -87,71 +94,7 @@ __all__ = [
 TaxModel = Literal["planner", "fixed", "saez"]
 """Who sets the rates: the planner's actions, ``params.fixed_rates``, or Saez's formula."""
 
-STONE, WOOD = 0, 1
-"""Resource indices (the AI Economist's alphabetical order)."""
-
 _COIN = 0  # inventory/escrow column of coin; resource r is column 1 + r
-_INV_SCALE = 0.01  # the AI Economist's observation scaling of inventories and price history
-
-
-def _both(*names: str) -> tuple[tuple[str, int], ...]:
-    """Market entries for stone then wood, name by name (11 prices each, rates 1)."""
-    size = lambda name: 1 if name == "market_rate" else 11  # noqa: E731
-    return tuple((f"{n}-{r}", size(n)) for n in names for r in ("Stone", "Wood"))
-
-
-AGENT_FEATURES: tuple[tuple[str, int], ...] = (
-    ("build_payment", 1),
-    ("build_skill", 1),
-    *_both("available_asks", "available_bids", "market_rate", "my_asks", "my_bids"),
-    *_both("price_history"),
-    ("bonus_gather_prob", 1),
-    ("curr_rates", 7),
-    ("is_first_day", 1),
-    ("is_tax_day", 1),
-    ("last_incomes", 4),
-    ("marginal_rate", 1),
-    ("tax_phase", 1),
-    ("time", 1),
-    ("inventory-Coin", 1),
-    ("inventory-Stone", 1),
-    ("inventory-Wood", 1),
-    ("loc-col", 1),
-    ("loc-row", 1),
-)
-"""Names and lengths of an agent's flat observation, in the AI Economist's (sorted) order.
-
-Inventories and the price history are scaled by 0.01, the build payment by the base payment
-(10), locations by the map size, ``last_incomes`` (sorted) per step of the tax period."""
-
-PLANNER_FEATURES: tuple[tuple[str, int], ...] = (
-    *_both("full_asks", "full_bids", "market_rate", "price_history"),
-    ("curr_rates", 7),
-    ("is_first_day", 1),
-    ("is_tax_day", 1),
-    ("last_incomes", 4),
-    ("tax_phase", 1),
-    ("time", 1),
-    ("inventory-Coin", 1),
-    ("inventory-Stone", 1),
-    ("inventory-Wood", 1),
-    *(
-        (f"p{i}-{name}", 1)
-        for i in range(4)
-        for name in (
-            "curr_marginal_rate",
-            "last_income",
-            "last_marginal_rate",
-            "inventory-Coin",
-            "inventory-Stone",
-            "inventory-Wood",
-            "loc-col",
-            "loc-row",
-        )
-    ),
-)
-"""Names and lengths of the planner's flat observation: the AI Economist's 86 entries (its own
-inventory is always empty), then its per-agent ``p0..p3`` entries, 8 each."""
 
 
 @struct.dataclass
@@ -256,30 +199,6 @@ class EconomyNoise:
     """``(K,)`` uniforms for regrowth, one per source tile (``GatherTradeBuild.source_cells``)."""
     tax_key: jax.Array
     """Key for Saez's random rates while its buffer fills."""
-
-
-@struct.dataclass
-class EconomyObs:
-    """Observations of the agents (leading axis ``N``) and of the planner."""
-
-    agent_map: jax.Array
-    """``(N, 7, 2v+1, 2v+1)`` uint8 egocentric map channels (see the module docstring)."""
-    agent_idx: jax.Array
-    """``(N, 2, 2v+1, 2v+1)`` uint8 egocentric house-owner and agent index maps."""
-    agent_flat: jax.Array
-    """``(N, F)`` flat features, :data:`AGENT_FEATURES`."""
-    agent_mask: jax.Array
-    """``(N, 50)`` allowed actions (bool)."""
-    planner_map: jax.Array
-    """``(6, H, W)`` uint8 map channels."""
-    planner_idx: jax.Array
-    """``(2, H, W)`` uint8 house-owner and agent index maps."""
-    planner_flat: jax.Array
-    """``(G,)`` flat features, :data:`PLANNER_FEATURES`."""
-    planner_mask: jax.Array
-    """``(7, 22)`` allowed choices per bracket (bool)."""
-    time: jax.Array
-    """Steps taken over the episode length."""
 
 
 class GatherTradeBuild:
@@ -626,10 +545,12 @@ class GatherTradeBuild:
         book, inv, esc = market.expire(book, inv, esc, self.rules)
         return dataclasses.replace(state, book=book, inventory=inv, escrow=esc, labor=labor), traded
 
-    def _accessible(self, state: EconomyState, agent: jax.Array) -> jax.Array:
-        """``(H, W)`` tiles the agent may stand on, ignoring other agents."""
-        house = state.house_owner
-        return ~self._water & ((house < 0) | (house == agent))
+    def _enterable(
+        self, state: EconomyState, rows: jax.Array, cols: jax.Array, agent: jax.Array
+    ) -> jax.Array:
+        """Whether ``agent`` may stand on the (in-bounds) cells: no water, no other's house."""
+        house = state.house_owner[rows, cols]
+        return ~self._water[rows, cols] & ((house < 0) | (house == agent))
 
     def _gather(self, state: EconomyState, a: jax.Array, noise: EconomyNoise) -> EconomyState:
         move = jnp.where(a >= self.num_actions - 4, a - (self.num_actions - 5), 0)
@@ -645,7 +566,7 @@ class GatherTradeBuild:
             nr_, nc_ = jnp.clip(nr, 0, height - 1), jnp.clip(nc, 0, width - 1)
             others = jnp.arange(self.n_agents) != agent
             taken = (others & (s.loc[:, 0] == nr_) & (s.loc[:, 1] == nc_)).any()
-            ok = inside & self._accessible(s, agent)[nr_, nc_] & ~taken & (move[agent] > 0)
+            ok = inside & self._enterable(s, nr_, nc_, agent) & ~taken & (move[agent] > 0)
             nr, nc = jnp.where(ok, nr_, r), jnp.where(ok, nc_, c)
             here = s.resources[:, nr, nc] >= 1  # (R,)
             units = 1.0 + (noise.gather_u[agent] < s.bonus_gather_prob[agent])
@@ -671,8 +592,24 @@ class GatherTradeBuild:
             return self.rate_grid[index], index, state.saez
         if self.tax_model == "fixed":
             return jnp.minimum(params.fixed_rates, params.rate_max), state.rate_index, state.saez
-        rates, saez = saez_period_rates(
-            key, state.saez, self._cutoffs64, 0.0, params.rate_max, self.saez_elasticity
+
+        # Saez's formula (a 500-income histogram) is needed once per period: under vmap,
+        # lockstep_cond runs it only on steps where some economy starts a period.
+        def formula(op: tuple) -> tuple[jax.Array, SaezState]:
+            saez, key, rate_max, _ = op
+            return saez_period_rates(
+                key, saez, self._cutoffs64, 0.0, rate_max, self.saez_elasticity
+            )
+
+        def keep(op: tuple) -> tuple[jax.Array, SaezState]:
+            saez, _, _, rates = op
+            return rates, saez
+
+        rates, saez = lockstep_cond(
+            state.tax_cycle_pos == 1,
+            formula,
+            keep,
+            (state.saez, key, params.rate_max, state.rates),
         )
         return rates, state.rate_index, saez
 
@@ -711,179 +648,14 @@ class GatherTradeBuild:
         state = dataclasses.replace(state, saez=saez)
         return state, {"tax_paid": paid, "lump_sum": lump, "tax_day": tax_day}
 
-    # -- observations ----------------------------------------------------------------------
+    # -- observations (robustmas.envs.economy.observation) ----------------------------------
+
+    def observe(self, state: EconomyState, params: EconomyParams) -> EconomyObs:
+        """Everybody's observation of ``state`` (:func:`~.observation.observe`)."""
+        return observation.observe(self, state, params)
 
     def action_masks(
         self, state: EconomyState, params: EconomyParams
     ) -> tuple[jax.Array, jax.Array]:
-        """``(N, 50)`` agents' and ``(7, 22)`` planner's allowed actions (bool).
-
-        The AI Economist's masks: build when possible; a bid at price ``p`` with a free order
-        slot and ``p`` coin in hand; any ask with a free slot and a unit in hand; a move onto
-        an in-bounds, unoccupied tile the agent may enter.  The planner chooses rates (those
-        ``<= rate_max``) only on a period's first step; "keep" is always allowed.
-        """
-        n, rows, cols = self.n_agents, state.loc[:, 0], state.loc[:, 1]
-        can_build = (
-            (state.inventory[:, 1:] >= 1).all(axis=1)
-            & (state.resources[:, rows, cols] <= 0).all(axis=0)
-            & self._landmark_free(state, rows, cols)
-        )
-        n_open = state.book.active.sum(axis=2)  # (R, N)
-        free = n_open < self.rules.max_num_orders
-        prices = jnp.arange(self.n_prices)
-        can_pay = prices[None, :] <= state.inventory[:, _COIN][:, None]  # (N, P)
-        blocks = []
-        for r in range(2):
-            blocks.append(free[r][:, None] & can_pay)
-            has = state.inventory[:, 1 + r] > 0
-            blocks.append(jnp.broadcast_to((free[r] & has)[:, None], (n, self.n_prices)))
-        height, width = self.layout.shape
-        d_row, d_col = jnp.array([0, 0, -1, 1]), jnp.array([-1, 1, 0, 0])
-        nr, nc = rows[:, None] + d_row, cols[:, None] + d_col  # (N, 4)
-        inside = (nr >= 0) & (nr < height) & (nc >= 0) & (nc < width)
-        nr_, nc_ = jnp.clip(nr, 0, height - 1), jnp.clip(nc, 0, width - 1)
-        occupied = jnp.zeros(self.layout.shape, bool).at[rows, cols].set(True)
-        house = state.house_owner[nr_, nc_]
-        ok_house = (house < 0) | (house == jnp.arange(n)[:, None])
-        moves = inside & ~occupied[nr_, nc_] & ~self._water[nr_, nc_] & ok_house
-        agent = jnp.concatenate(
-            [jnp.ones((n, 1), bool), can_build[:, None], *blocks, moves], axis=1
-        )
-        allowed = self.rate_grid <= params.rate_max + 1e-6
-        first = state.tax_cycle_pos == 1
-        if self.tax_model != "planner":
-            first = jnp.bool_(False)
-        planner = jnp.concatenate(
-            [
-                jnp.ones((self.num_brackets, 1), bool),
-                jnp.broadcast_to(allowed & first, (self.num_brackets, allowed.shape[0])),
-            ],
-            axis=1,
-        )
-        return agent, planner
-
-    def _maps(self, state: EconomyState) -> tuple[jax.Array, jax.Array]:
-        """``(6, H, W)`` map channels and ``(2, H, W)`` index maps (owner + 2, agent + 2), uint8."""
-        u8 = jnp.uint8
-        maps = jnp.concatenate(
-            [
-                state.resources.astype(u8),
-                (state.house_owner >= 0).astype(u8)[None],
-                self._static_maps,
-            ]
-        )
-        agents = jnp.zeros(self.layout.shape, u8)
-        agents = agents.at[state.loc[:, 0], state.loc[:, 1]].set(
-            jnp.arange(2, self.n_agents + 2, dtype=u8)
-        )
-        owners = jnp.where(state.house_owner >= 0, state.house_owner + 2, 0).astype(u8)
-        return maps, jnp.stack([owners, agents])
-
-    def observe(self, state: EconomyState, params: EconomyParams) -> EconomyObs:
-        """Everybody's observation of ``state``.
-
-        Map and index observations are ``uint8`` (small counts and indices; a network casts
-        them): a quarter of float32's memory traffic, which bounds the step rate on CPUs.
-        """
-        n, v = self.n_agents, self.view_radius
-        height, width = self.layout.shape
-        maps, idx = self._maps(state)
-        # One padded stack (6 map channels, in-bounds, 2 index maps) and one slice per agent.
-        inside = jnp.ones((1, height, width), jnp.uint8)
-        padded = jnp.pad(jnp.concatenate([maps, inside, idx]), ((0, 0), (v, v), (v, v)))
-        size = (padded.shape[0], 2 * v + 1, 2 * v + 1)
-        windows = jax.vmap(lambda loc: jax.lax.dynamic_slice(padded, (0, loc[0], loc[1]), size))(
-            state.loc
-        )
-        agent_map, agent_idx = windows[:, :7], windows[:, 7:]
-        me = jnp.arange(2, n + 2, dtype=jnp.uint8)[:, None, None, None]
-        agent_idx = jnp.where(agent_idx == me, jnp.uint8(1), agent_idx)
-
-        agent_mask, planner_mask = self.action_masks(state, params)
-        time = state.t.astype(jnp.float32) / params.episode_length
-        agent_flat, planner_flat = self._flat(state, time, params)
-        return EconomyObs(
-            agent_map=agent_map,
-            agent_idx=agent_idx,
-            agent_flat=agent_flat,
-            agent_mask=agent_mask,
-            planner_map=maps,
-            planner_idx=idx,
-            planner_flat=planner_flat,
-            planner_mask=planner_mask,
-            time=time,
-        )
-
-    def _flat(
-        self, state: EconomyState, time: jax.Array, params: EconomyParams
-    ) -> tuple[jax.Array, jax.Array]:
-        """The agents' and the planner's flat features (:data:`AGENT_FEATURES`)."""
-        n = self.n_agents
-        height, width = self.layout.shape
-        inv = state.inventory * _INV_SCALE
-        row = state.loc[:, 0].astype(jnp.float32) / height
-        col = state.loc[:, 1].astype(jnp.float32) / width
-        bids, asks = market.histograms(state.book, self.rules)  # (R, N, P)
-        history = state.book.price_history.sum(axis=1)  # (R, P)
-        prices = jnp.arange(self.n_prices, dtype=jnp.float32)
-        rate = (history * prices).sum(axis=1) / jnp.maximum(0.001, history.sum(axis=1))
-        all_bids, all_asks = bids.sum(axis=1), asks.sum(axis=1)  # (R, P)
-        tax_day = (state.tax_cycle_pos >= self.period).astype(jnp.float32)
-        first = (state.tax_cycle_pos == 1).astype(jnp.float32)
-        phase = state.tax_cycle_pos.astype(jnp.float32) / self.period
-        incomes = jnp.sort(state.last_income / self.period)
-        income_now = self.coin(state) - state.last_coin
-        marginal_now = taxes.marginal_rate(income_now, state.rates, self.cutoffs)
-        col_ = lambda x: jnp.broadcast_to(x, (n,))[:, None]  # noqa: E731
-        by_agent = lambda x: x.transpose(1, 0, 2).reshape(n, -1)  # (R, N, P) -> (N, R*P)  # noqa: E731
-        agent_flat = jnp.concatenate(
-            [
-                col_(state.build_payment / params.base_payment),
-                col_(state.build_skill_obs),
-                by_agent(all_asks[:, None] - asks),
-                by_agent(all_bids[:, None] - bids),
-                jnp.broadcast_to(rate, (n, 2)),
-                by_agent(asks),
-                by_agent(bids),
-                jnp.broadcast_to((history * _INV_SCALE).reshape(-1), (n, 2 * self.n_prices)),
-                col_(state.bonus_gather_prob),
-                jnp.broadcast_to(state.rates, (n, self.num_brackets)),
-                col_(first),
-                col_(tax_day),
-                jnp.broadcast_to(incomes, (n, n)),
-                col_(marginal_now),
-                col_(phase),
-                col_(time),
-                inv,
-                col_(col),
-                col_(row),
-            ],
-            axis=1,
-        )
-        per_agent = jnp.concatenate(
-            [
-                marginal_now[:, None],
-                (state.last_income / self.period)[:, None],
-                state.last_marginal_rate[:, None],
-                inv,
-                col[:, None],
-                row[:, None],
-            ],
-            axis=1,
-        )
-        planner_flat = jnp.concatenate(
-            [
-                all_asks.reshape(-1),
-                all_bids.reshape(-1),
-                rate,
-                (history * _INV_SCALE).reshape(-1),
-                state.rates,
-                jnp.stack([first, tax_day]),
-                incomes,
-                jnp.stack([phase, time]),
-                jnp.zeros(3, jnp.float32),
-                per_agent.reshape(-1),
-            ]
-        )
-        return agent_flat, planner_flat
+        """Agents' ``(N, 50)`` and the planner's ``(7, 22)`` masks (see :mod:`.observation`)."""
+        return observation.action_masks(self, state, params)

@@ -22,11 +22,16 @@ from importlib import resources
 import numpy as np
 
 __all__ = [
+    "STONE",
+    "WOOD",
     "Layout",
     "load_layout",
     "ranked_build_payments",
     "ranked_corners",
 ]
+
+STONE, WOOD = 0, 1
+"""Resource indices (the AI Economist's alphabetical order)."""
 
 _SYMBOLS = {"W": "wood", "S": "stone", "@": "water", " ": "open"}
 

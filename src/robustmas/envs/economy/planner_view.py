@@ -26,7 +26,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from robustmas.envs.core import Box, MultiDiscrete
-from robustmas.envs.economy.agents_view import EconomyAgents, allowed_uniform
+from robustmas.envs.economy.agents_view import EconomyAgents, allowed_uniform, flatten_agents
 from robustmas.envs.economy.env import (
     EconomyAction,
     EconomyObs,
@@ -92,7 +92,6 @@ class EconomyPlanner:
                 f"economy: EconomyPlanner needs tax_model='planner', got {economy.tax_model!r}"
             )
         self.economy = economy
-        self.agents = EconomyAgents(GatherTradeBuild(tax_model="fixed"))  # its flattening only
         self.agent_policy = agent_policy or uniform_agents
         height, width = economy.layout.shape
         self.choices = economy.rate_grid.shape[0] + 1
@@ -152,7 +151,7 @@ class EconomyPlanner:
     ) -> tuple[jax.Array, EconomyState, jax.Array, jax.Array, dict[str, Any]]:
         """The agents act by their policy, the planner by ``action``; reward: the swf change."""
         key_agents, key_step = jax.random.split(key)
-        agent_obs = self.agents.flatten(self.economy.observe(state, params.economy))
+        agent_obs = flatten_agents(self.economy.observe(state, params.economy))
         agents = self.agent_policy(params.agent_params, key_agents, agent_obs)
         obs, state, reward, done, info = self.economy.step(
             key_step, state, EconomyAction(agents=agents, planner=action), params.economy
