@@ -96,5 +96,76 @@ def test_saez_evaluation_fills_the_buffer_first() -> None:
 def test_rp_fig4_preset_parses() -> None:
     preset = load_preset("rp-fig4")
     assert preset.kind == "economy-taxes"
-    assert [label for label, _ in preset.rows] == ["Free Market", "Federal", "Saez"]
+    assert [label for label, _ in preset.rows] == [
+        "Free Market",
+        "Federal",
+        "Saez",
+        "Ours (eps=-30)",
+        "AI Economist (Original)",
+        "AI Economist (eta=0.11)",
+        "AI Economist (eta=0.19)",
+        "AI Economist (eta=0.27)",
+    ]
     assert {v.metric for v in preset.paper_values} >= {"Original", "eta=0.27", "alpha=2.5"}
+    assert len(preset.paper_values) == 8 * 6
+    assert {c.test for c in preset.checks} == {
+        "best_mean_rank",
+        "best_worst_column",
+        "row_at_least",
+        "row_at_most",
+    }
+
+
+PLANNER_TINY: dict[str, Any] = dict(
+    TINY,
+    pretrain_updates=2,
+    joint_updates=2,
+    anneal_updates=1,
+    rounds=2,
+    main_updates=1,
+    deviation_updates=1,
+    regret_episodes=2,
+    eval_updates=2,
+    epsilon=-0.5,
+    lambda_lr=0.5,
+)
+
+
+def test_tax_annealing_schedule() -> None:
+    from robustmas.experiments.economy_planners import rate_max_at
+
+    rates = [float(rate_max_at(jnp.int32(u), 10, 4)) for u in (0, 9, 10, 12, 14, 99)]
+    assert rates == pytest.approx([0.0, 0.0, 0.1, 0.55, 1.0, 1.0])
+    assert float(rate_max_at(jnp.int32(10), 10, 0)) == 1.0
+
+
+def test_planner_settings_name_the_field_to_fix() -> None:
+    with pytest.raises(ValueError, match="method"):
+        EconomyTaxesSettings(method="marl")
+    with pytest.raises(ValueError, match="train_type"):
+        EconomyTaxesSettings(method="ai-economist", train_type="alpha=2.5")
+    with pytest.raises(ValueError, match="train_type"):
+        EconomyTaxesSettings(method="alg3", train_type="eta=0.11")
+    with pytest.raises(ValueError, match="eval_updates"):
+        EconomyTaxesSettings(method="alg3", eval_updates=0)
+
+
+def test_a_robust_planner_row_trains_evaluates_and_resumes(tmp_path: Path) -> None:
+    """Pretraining, joint training, Alg. 3 rounds and the frozen-planner evaluation of a tiny
+    row; the multipliers follow the dual step; a rerun resumes to the same numbers."""
+    s = EconomyTaxesSettings(
+        method="alg3", test_types=("Original", "eta=0.27", "alpha=2.5"), **PLANNER_TINY
+    )
+    seen: list[tuple[int, int]] = []
+    result = ECONOMY_TAXES.run(s, 2, 0, tmp_path, lambda d, t: seen.append((d, t)))
+    assert seen[-1] == (8, 8)  # 4 joint updates, 2 rounds, 2 entropy groups
+    per_seed = result["per_seed"]
+    assert set(per_seed) == {"Original", "eta=0.27", "alpha=2.5", "mean_over_types"}
+    assert all(len(v) == 2 and np.isfinite(v).all() for v in per_seed.values())
+    # lambda_{t+1} = clip(lambda_t + alpha (regret - eps)) from 8, eps < 0 <= regret: it rises.
+    lam = np.asarray(result["info"]["lambda_final"])
+    assert lam.shape == (2, 4) and (lam > 8.0).all()
+    assert len(result["curves"]["train_swf"]["per_seed"][0]) == 4
+    assert len(result["curves"]["lambda"]["per_seed"][0]) == 2
+    again = ECONOMY_TAXES.run(s, 2, 0, tmp_path, lambda d, t: None)
+    assert again["per_seed"] == per_seed

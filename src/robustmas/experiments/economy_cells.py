@@ -39,6 +39,7 @@ from robustmas.envs.economy.agents_view import (
 )
 from robustmas.experiments.cells import CellProgress, register_kind
 from robustmas.experiments.chunks import ChunkedProgram, run_chunked
+from robustmas.experiments.economy_planners import PLANNER_METHODS, run_planner_row
 from robustmas.rl.config import PPOConfig
 from robustmas.rl.ppo import PPO
 
@@ -75,7 +76,7 @@ class EconomyTaxesSettings:
     """One fixed tax model trained against every test type (see the module docstring)."""
 
     taxes: str = "free-market"
-    """``"free-market"``, ``"us-federal"`` or ``"saez"``."""
+    """``"free-market"``, ``"us-federal"`` or ``"saez"`` (``method = "fixed"`` rows)."""
     test_types: tuple[str, ...] = (
         "Original",
         "eta=0.11",
@@ -112,10 +113,75 @@ class EconomyTaxesSettings:
     """Full episodes rolled out with the trained policies per (type, seed)."""
     checkpoint_updates: int = 20
     """PPO updates per checkpointed chunk."""
+    method: str = "fixed"
+    """``fixed`` (the tax model :attr:`taxes`) or a learned planner: ``ai-economist``, ``alg3``
+    or ``ermas`` (:mod:`robustmas.experiments.economy_planners`; the fields below)."""
+    train_type: str = "Original"
+    """Learned planners: the agents' type while the planner trains (an ``eta=...`` type for
+    the AI Economist's oracle rows; ``alg3`` / ``ermas`` train with ``Original``)."""
+    pretrain_updates: int = 40
+    """Learned planners: PPO updates of the agents under the free market, planner frozen."""
+    joint_updates: int = 40
+    """Learned planners: PPO updates of planner and agents together (tax annealing)."""
+    anneal_updates: int = 20
+    """Learned planners: updates over which the highest rate rises from 0.1 to 1 (0: none)."""
+    rounds: int = 10
+    """Learned planners: Alg. 3 / ERMAS rounds after the joint phase (an ``ai-economist`` row
+    trains ``rounds x main_updates`` more joint updates instead)."""
+    main_updates: int = 2
+    """Learned planners: PPO updates of the main learners per Alg. 3 round (RP Table 2: 2)."""
+    deviation_updates: int = 5
+    """Learned planners: PPO updates of each agent's unilateral deviation per round (RP
+    Table 2: 5)."""
+    regret_episodes: int = 4
+    """Learned planners: full episodes of each Monte-Carlo return of the regret estimate."""
+    epsilon: float = -30.0
+    """Learned planners: the agents' regret slack per episode, in utility (RP Fig. 4: -30,
+    D21)."""
+    lambda_init: float = 20.0
+    """Learned planners: initial multipliers (RP Table 2: 20)."""
+    lambda_lr: float = 0.01
+    """Learned planners: dual step size (RP Table 2: 0.01)."""
+    meta_beta: float = 0.2
+    """Learned planners: ERMAS meta-step weight (``ermas`` only)."""
+    planner_lr_scale: float = 1 / 3
+    """Learned planners: the planner's learning rate relative to the agents' (RP Table 2:
+    0.0001 / 0.0003)."""
+    planner_maps: bool = False
+    """Learned planners: give the planner its 25 x 25 maps (MLP input; off by default)."""
+    warm_start: bool = True
+    """Learned planners: each test type fine-tunes the planner's own agents (D24, the released
+    code); ``False``: new agents from scratch."""
+    eval_updates: int = 20
+    """Learned planners: PPO updates of the agents under each test type."""
+    eval_seeds: int = 1
+    """Learned planners: agent seeds per planner and test type (the score is their mean)."""
 
     def __post_init__(self) -> None:
         if self.taxes not in TAXES:
             raise ValueError(f"taxes: expected one of {', '.join(TAXES)}, got {self.taxes!r}")
+        if self.method not in ("fixed", *PLANNER_METHODS):
+            raise ValueError(
+                f"method: expected 'fixed' or one of {', '.join(PLANNER_METHODS)}, "
+                f"got {self.method!r}"
+            )
+        _, train_alpha = parse_type(self.train_type)
+        if train_alpha != ORIGINAL_ALPHA:
+            raise ValueError(
+                f"train_type: {self.train_type!r}: planners train with the agents' entropy "
+                "weight 0.025 only (per-learner entropy weights are not built); use an eta type"
+            )
+        if self.method in ("alg3", "ermas") and self.train_type != "Original":
+            raise ValueError(f"train_type: {self.method} trains with 'Original' agents")
+        for name in ("pretrain_updates", "joint_updates", "anneal_updates", "rounds"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name}: expected an integer >= 0")
+        for name in ("main_updates", "deviation_updates", "regret_episodes", "eval_updates",
+                     "eval_seeds"):  # fmt: skip
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}: expected a positive integer")
+        if not self.planner_lr_scale >= 0 or not self.lambda_lr >= 0 or not self.meta_beta >= 0:
+            raise ValueError("planner_lr_scale, lambda_lr, meta_beta: expected values >= 0")
         if not self.test_types:
             raise ValueError("test_types: give at least one type, e.g. ['Original']")
         for label in self.test_types:
@@ -131,6 +197,16 @@ class EconomyTaxesSettings:
     def extra_metrics(self) -> tuple[str, ...]:
         """The test types are the table's columns."""
         return self.test_types
+
+    def joint_ppo(self, ent_coef: float = ORIGINAL_ALPHA) -> PPOConfig:
+        """PPO of the learned planners' learners (agents and planner, one parameter set each)."""
+        base = self.ppo_config(ent_coef)
+        return dataclasses.replace(
+            base,
+            total_timesteps=base.batch_size,
+            parameter_sharing=False,
+            action_mask_size=50 + 7 * 22,
+        )
 
     def ppo_config(self, ent_coef: float) -> PPOConfig:
         """The agents' PPO for one entropy weight."""
@@ -270,6 +346,8 @@ class EconomyTaxesKind:
     ) -> dict[str, Any]:
         """Train agents of every type under the tax (resumable), roll them out, report."""
         s: EconomyTaxesSettings = settings
+        if s.method != "fixed":
+            return run_planner_row(s, seeds, seed, workdir, progress)
         types = [(label, *parse_type(label)) for label in s.test_types]
         by_alpha: dict[float, list[tuple[str, float]]] = {}
         for label, eta, alpha in types:

@@ -143,6 +143,9 @@ class Check:
     stderrs: float = 0.0
     """``row_at_least`` / ``row_at_most``: slack in combined standard errors
     ``sqrt(se_a^2 + se_b^2)``."""
+    factor: float = 1.0
+    """``row_at_least`` / ``row_at_most``: the ``against`` row's values are scaled by this
+    (e.g. 1.1: "at least 10% above"); its standard errors too."""
 
 
 @dataclass(frozen=True)
@@ -361,6 +364,8 @@ def _checks(raw: Any, source: str) -> tuple[Check, ...]:
             raise PresetError(f"{where}: y: a {check.test} check needs the metric y it reads")
         if check.test in ROW_TESTS and not check.columns:
             raise PresetError(f"{where}: columns: a {check.test} check needs the columns")
+        if not 0 < check.factor < float("inf"):
+            raise PresetError(f"{where}: factor: must be a positive number, got {check.factor}")
         if check.test in ("row_at_least", "row_at_most") and not (check.where and check.against):
             raise PresetError(f"{where}: a {check.test} check needs where and against")
         if check.test in ("best_worst_column", "best_mean_rank") and not check.where:

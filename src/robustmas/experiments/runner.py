@@ -507,12 +507,14 @@ def _compare_rows(check: Check, rows: Sequence[Row]) -> CheckResult:
         if c not in a.mean or c not in b.mean:
             failures.append(f"{c} missing")
             continue
-        slack = check.stderrs * float(np.hypot(a.stderr[c], b.stderr[c])) + check.tolerance
-        gap = a.mean[c] - b.mean[c]
+        f = check.factor
+        slack = check.stderrs * float(np.hypot(a.stderr[c], f * b.stderr[c])) + check.tolerance
+        gap = a.mean[c] - f * b.mean[c]
         if (check.test == "row_at_least" and gap < -slack) or (
             check.test == "row_at_most" and gap > slack
         ):
-            failures.append(f"{c}: {a.mean[c]:.3f} vs {b.mean[c]:.3f} (slack {slack:.3f})")
+            scaled = f"{f:g} x {b.mean[c]:.3f}" if f != 1 else f"{b.mean[c]:.3f}"
+            failures.append(f"{c}: {a.mean[c]:.3f} vs {scaled} (slack {slack:.3f})")
     detail = f"{a.cell} against {b.cell}: {len(check.columns) - len(failures)} of "
     detail += f"{len(check.columns)} columns hold"
     if failures:

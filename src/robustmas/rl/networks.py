@@ -77,7 +77,7 @@ class MultiCategorical:
 
     ``logits`` has shape ``(..., components, max_choices)``; components with fewer choices
     carry masked logits in the unused slots.  The methods PPO uses of a distrax distribution:
-    ``sample``, ``log_prob``, ``entropy``, ``mode``.
+    ``sample``, ``log_prob``, ``entropy``, ``mode``, ``kl_divergence``.
     """
 
     def __init__(self, logits: jax.Array) -> None:
@@ -98,6 +98,10 @@ class MultiCategorical:
     def mode(self) -> jax.Array:
         """The most likely choice of each component."""
         return jnp.asarray(self.parts.mode())
+
+    def kl_divergence(self, other: MultiCategorical) -> jax.Array:
+        """``KL(self || other)``: the sum over the (independent) components."""
+        return jnp.asarray(self.parts.kl_divergence(other.parts)).sum(axis=-1)
 
 
 def mask_width(space: Space) -> int:

@@ -145,13 +145,19 @@ def evaluate_principals(
     key: jax.Array | None = None,
     warm_start: Any = None,
     eval_episodes: int = 32,
+    own_agents: Any = None,
 ) -> list[TypeEvaluation]:
     """:func:`evaluate_principal` for several principals stacked on a leading axis, in one call.
 
     Principals x test types x seeds are one ``vmap`` (one compiled program); every principal
     meets the same new-agent seeds (common random numbers across rows of a cross table).
-    Arguments as :func:`evaluate_principal`, ``principals`` with a leading batch axis.
+    Arguments as :func:`evaluate_principal`, ``principals`` with a leading batch axis, and
+    ``own_agents``: full parameters (with the player axis) per principal, on the same leading
+    axis, to warm-start each principal's new agents from the agents it was trained with (the
+    released AI Economist code's evaluation, D24); excludes ``warm_start``.
     """
+    if own_agents is not None and warm_start is not None:
+        raise ValueError("warm_start / own_agents: give one of them (own_agents is per principal)")
     if config.parameter_sharing:
         raise ValueError("config.parameter_sharing: must be False (the principal is a slice)")
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
@@ -168,9 +174,10 @@ def evaluate_principals(
     ]
     key = jax.random.PRNGKey(0) if key is None else key
 
-    def one(principal: Any, env_params: Any, k: jax.Array) -> tuple[Any, jax.Array]:
+    def one(principal: Any, agents: Any, env_params: Any, k: jax.Array) -> tuple[Any, jax.Array]:
         k_init, k_eval = jax.random.split(k)
-        runner = trainer.init(k_init, warm_start, None, env_params, trainable)
+        start = warm_start if agents is None else agents
+        runner = trainer.init(k_init, start, None, env_params, trainable)
         params = jax.tree_util.tree_map(
             lambda full, mine: full.at[-1].set(mine), runner.params, principal
         )
@@ -184,10 +191,11 @@ def evaluate_principals(
         return _principal(runner.params), returns.mean(axis=0)
 
     keys = jax.random.split(key, seeds)
-    per_seed = jax.vmap(one, in_axes=(None, None, 0))
-    per_type = jax.vmap(per_seed, in_axes=(None, 0, None))
-    run = jax.jit(jax.vmap(per_type, in_axes=(0, None, None)))
-    final_principal, returns = run(principals, type_params, keys)
+    per_seed = jax.vmap(one, in_axes=(None, None, None, 0))
+    per_type = jax.vmap(per_seed, in_axes=(None, None, 0, None))
+    agents_axis = None if own_agents is None else 0
+    run = jax.jit(jax.vmap(per_type, in_axes=(0, agents_axis, None, None)))
+    final_principal, returns = run(principals, own_agents, type_params, keys)
     for p in range(count):
         for t in range(num_types):
             for s in range(seeds):
