@@ -105,9 +105,11 @@ def test_rp_fig4_preset_parses() -> None:
         "AI Economist (eta=0.11)",
         "AI Economist (eta=0.19)",
         "AI Economist (eta=0.27)",
+        "AI Economist (alpha=0.25)",
+        "AI Economist (alpha=2.5)",
     ]
     assert {v.metric for v in preset.paper_values} >= {"Original", "eta=0.27", "alpha=2.5"}
-    assert len(preset.paper_values) == 8 * 6
+    assert len(preset.paper_values) == 10 * 6
     assert {c.test for c in preset.checks} == {
         "best_mean_rank",
         "best_worst_column",
@@ -142,8 +144,11 @@ def test_tax_annealing_schedule() -> None:
 def test_planner_settings_name_the_field_to_fix() -> None:
     with pytest.raises(ValueError, match="method"):
         EconomyTaxesSettings(method="marl")
-    with pytest.raises(ValueError, match="train_type"):
-        EconomyTaxesSettings(method="ai-economist", train_type="alpha=2.5")
+    oracle = EconomyTaxesSettings(method="ai-economist", train_type="alpha=2.5")
+    # The agents' entropy weight is the type's, the planner's its own (D25).
+    assert oracle.joint_ppo(2.5).learner_ent_coef == (2.5, 2.5, 2.5, 2.5, 0.1)
+    with pytest.raises(ValueError, match="planner_ent_coef"):
+        EconomyTaxesSettings(method="ai-economist", planner_ent_coef=-1.0)
     with pytest.raises(ValueError, match="train_type"):
         EconomyTaxesSettings(method="alg3", train_type="eta=0.11")
     with pytest.raises(ValueError, match="eval_updates"):

@@ -210,3 +210,30 @@ def test_multiagent_resume_from_disk_equals_uninterrupted(tmp_path):
     key = jax.random.PRNGKey(6)
     _, resumed = resume_round_trip(trainer, key, tmp_path, 4)
     assert set(resumed) == set(METRIC_NAMES) | set(AGENT_METRIC_NAMES)
+
+
+@pytest.mark.parametrize("sharing", [False, True])
+def test_learner_entropy_weights(sharing: bool) -> None:
+    """Per-learner entropy weights: equal weights train as ``ent_coef`` does; raising one
+    learner's weight changes only that learner (separate parameters), and a wrong count or a
+    negative weight is named."""
+    env = RepeatedMatrixGame(PD, episode_length=1)
+
+    def run(**overrides):
+        trainer = PPO(_config(parameter_sharing=sharing, **overrides), env)
+        runner = jax.jit(trainer.init)(jax.random.PRNGKey(7))
+        return jax.jit(trainer.update_chunk, static_argnums=1)(runner, 3)[0].params
+
+    plain = run(ent_coef=0.5)
+    same = run(ent_coef=0.0, learner_ent_coef=(0.5, 0.5))
+    for a, b in zip(jax.tree.leaves(plain), jax.tree.leaves(same), strict=True):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
+    if not sharing:
+        base = run(ent_coef=0.0, learner_ent_coef=(0.0, 0.0))
+        one = run(ent_coef=0.0, learner_ent_coef=(0.0, 5.0))
+        assert trees_equal(_seed(base, 0), _seed(one, 0))
+        assert not trees_equal(_seed(base, 1), _seed(one, 1))
+    with pytest.raises(ValueError, match="learner_ent_coef"):
+        PPO(_config(parameter_sharing=sharing, learner_ent_coef=(0.1,)), env)
+    with pytest.raises(ValueError, match="learner_ent_coef"):
+        _config(learner_ent_coef=(0.1, -1.0))

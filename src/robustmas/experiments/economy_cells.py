@@ -40,35 +40,13 @@ from robustmas.envs.economy.agents_view import (
 from robustmas.experiments.cells import CellProgress, register_kind
 from robustmas.experiments.chunks import ChunkedProgram, run_chunked
 from robustmas.experiments.economy_planners import PLANNER_METHODS, run_planner_row
+from robustmas.experiments.economy_types import ORIGINAL_ALPHA, parse_type
 from robustmas.rl.config import PPOConfig
 from robustmas.rl.ppo import PPO
 
 __all__ = ["ECONOMY_TAXES", "EconomyTaxesKind", "EconomyTaxesSettings", "parse_type"]
 
 TAXES = FIXED_TAXES
-ORIGINAL_ETA, ORIGINAL_ALPHA = 0.23, 0.025
-
-
-def parse_type(label: str) -> tuple[float, float]:
-    """``(eta, entropy weight)`` of a test type: ``Original``, ``eta=0.11`` or ``alpha=2.5``."""
-    if label == "Original":
-        return ORIGINAL_ETA, ORIGINAL_ALPHA
-    name, _, value = label.partition("=")
-    try:
-        number = float(value)
-    except ValueError:
-        number = None
-    if name not in ("eta", "alpha") or number is None:
-        raise ValueError(
-            f"test_types: {label!r} is not a type; use 'Original', 'eta=<value>' or 'alpha=<value>'"
-        )
-    if name == "eta":
-        if not 0.0 <= number <= 1.0:
-            raise ValueError(f"test_types: {label!r}: eta must lie in [0, 1]")
-        return number, ORIGINAL_ALPHA
-    if number < 0:
-        raise ValueError(f"test_types: {label!r}: alpha must be >= 0")
-    return ORIGINAL_ETA, number
 
 
 @dataclass(frozen=True)
@@ -117,8 +95,9 @@ class EconomyTaxesSettings:
     """``fixed`` (the tax model :attr:`taxes`) or a learned planner: ``ai-economist``, ``alg3``
     or ``ermas`` (:mod:`robustmas.experiments.economy_planners`; the fields below)."""
     train_type: str = "Original"
-    """Learned planners: the agents' type while the planner trains (an ``eta=...`` type for
-    the AI Economist's oracle rows; ``alg3`` / ``ermas`` train with ``Original``)."""
+    """Learned planners: the agents' type while the planner trains (``eta=...`` or
+    ``alpha=...`` for the AI Economist's oracle rows; ``alg3`` / ``ermas`` train with
+    ``Original``)."""
     pretrain_updates: int = 40
     """Learned planners: PPO updates of the agents under the free market, planner frozen."""
     joint_updates: int = 40
@@ -147,6 +126,9 @@ class EconomyTaxesSettings:
     planner_lr_scale: float = 1 / 3
     """Learned planners: the planner's learning rate relative to the agents' (RP Table 2:
     0.0001 / 0.0003)."""
+    planner_ent_coef: float = 0.1
+    """Learned planners: the planner's entropy weight (RP Table 2: 0.1; the released code
+    0.125; D25)."""
     planner_maps: bool = False
     """Learned planners: give the planner its 25 x 25 maps (MLP input; off by default)."""
     warm_start: bool = True
@@ -165,12 +147,7 @@ class EconomyTaxesSettings:
                 f"method: expected 'fixed' or one of {', '.join(PLANNER_METHODS)}, "
                 f"got {self.method!r}"
             )
-        _, train_alpha = parse_type(self.train_type)
-        if train_alpha != ORIGINAL_ALPHA:
-            raise ValueError(
-                f"train_type: {self.train_type!r}: planners train with the agents' entropy "
-                "weight 0.025 only (per-learner entropy weights are not built); use an eta type"
-            )
+        parse_type(self.train_type)
         if self.method in ("alg3", "ermas") and self.train_type != "Original":
             raise ValueError(f"train_type: {self.method} trains with 'Original' agents")
         for name in ("pretrain_updates", "joint_updates", "anneal_updates", "rounds"):
@@ -180,8 +157,9 @@ class EconomyTaxesSettings:
                      "eval_seeds"):  # fmt: skip
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}: expected a positive integer")
-        if not self.planner_lr_scale >= 0 or not self.lambda_lr >= 0 or not self.meta_beta >= 0:
-            raise ValueError("planner_lr_scale, lambda_lr, meta_beta: expected values >= 0")
+        for name in ("planner_lr_scale", "planner_ent_coef", "lambda_lr", "meta_beta"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name}: expected a value >= 0, got {getattr(self, name)}")
         if not self.test_types:
             raise ValueError("test_types: give at least one type, e.g. ['Original']")
         for label in self.test_types:
@@ -199,13 +177,17 @@ class EconomyTaxesSettings:
         return self.test_types
 
     def joint_ppo(self, ent_coef: float = ORIGINAL_ALPHA) -> PPOConfig:
-        """PPO of the learned planners' learners (agents and planner, one parameter set each)."""
+        """PPO of the learned planners' learners (one parameter set each).
+
+        The agents' entropy weight is ``ent_coef``, the planner's :attr:`planner_ent_coef`.
+        """
         base = self.ppo_config(ent_coef)
         return dataclasses.replace(
             base,
             total_timesteps=base.batch_size,
             parameter_sharing=False,
             action_mask_size=50 + 7 * 22,
+            learner_ent_coef=(ent_coef,) * 4 + (self.planner_ent_coef,),
         )
 
     def ppo_config(self, ent_coef: float) -> PPOConfig:

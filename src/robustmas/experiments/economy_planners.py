@@ -29,10 +29,6 @@ One cell is one learned row of RP Fig. 4, all seeds in one vmapped program:
 
 Deviations, stated:
 
-* One entropy weight for every learner during training (the agents' 0.025): the planner's own
-  0.1 (Table 2, D25) needs per-learner entropy weights, which the learning core does not have
-  yet; for the same reason the "AI Economist (alpha = ...)" oracle rows are refused.  The test
-  columns' alpha is the new agents' entropy weight (the frozen planner has no loss).
 * MLP actor-critics, the planner without its maps (see
   :class:`~robustmas.envs.economy.joint_view.EconomyJoint`); the papers use convolutional and
   recurrent networks.
@@ -54,6 +50,7 @@ from robustmas.envs.economy import GatherTradeBuild
 from robustmas.envs.economy.joint_view import EconomyJoint
 from robustmas.experiments.cells import CellProgress
 from robustmas.experiments.chunks import ChunkedProgram, run_chunked
+from robustmas.experiments.economy_types import ORIGINAL_ALPHA, parse_type
 from robustmas.rl.ppo import RunnerState
 from robustmas.robust.adversarial_sampling import AdversarialSampler, AdversarialSamplingConfig
 from robustmas.robust.evaluation import evaluate_principals, stack_types
@@ -86,8 +83,9 @@ class _Joint(ChunkedProgram):
     def __init__(self, s: EconomyTaxesSettings) -> None:
         self.env, self.params = _economy(s)
         self.algo = JointPPO(
-            s.joint_ppo(), self.env, self.params, principal_lr_scale=s.planner_lr_scale
-        )
+            s.joint_ppo(_train_alpha(s)), self.env, self.params,
+            principal_lr_scale=s.planner_lr_scale,
+        )  # fmt: skip
         trainer = self.algo.trainer
         pretrain, anneal = s.pretrain_updates, s.anneal_updates
 
@@ -111,7 +109,7 @@ class _Robust(ChunkedProgram):
     def __init__(self, s: EconomyTaxesSettings) -> None:
         self.env, self.params = _economy(s)
         config = AdversarialSamplingConfig(
-            ppo=s.joint_ppo(),
+            ppo=s.joint_ppo(_train_alpha(s)),
             rounds=s.rounds,
             main_updates=s.main_updates,
             deviation_updates=s.deviation_updates,
@@ -125,6 +123,10 @@ class _Robust(ChunkedProgram):
         super().__init__(self.sampler.init, self.sampler.run_rounds, in_axes=(0, 0, 0, 0, 0))
 
 
+def _train_alpha(s: EconomyTaxesSettings) -> float:
+    return parse_type(s.train_type)[1]
+
+
 @lru_cache(maxsize=4)
 def _joint(shape: EconomyTaxesSettings) -> _Joint:
     return _Joint(shape)
@@ -135,13 +137,16 @@ def _robust(shape: EconomyTaxesSettings) -> _Robust:
     return _Robust(shape)
 
 
-def _shape(s: EconomyTaxesSettings) -> EconomyTaxesSettings:
-    """The fields the compiled programs read (the rest is data or outside them)."""
+def _shape(s: EconomyTaxesSettings, alpha: float) -> EconomyTaxesSettings:
+    """The fields the compiled programs read (the rest is data or outside them).
+
+    The training entropy weight ``alpha`` stays: it is a program constant.
+    """
     return dataclasses.replace(
         s,
         taxes="free-market",
         test_types=("Original",),
-        train_type="Original",
+        train_type="Original" if alpha == ORIGINAL_ALPHA else f"alpha={alpha:g}",
         epsilon=0.0,
         lambda_init=0.0,
         eval_episodes=1,
@@ -166,10 +171,8 @@ def run_planner_row(
     s: EconomyTaxesSettings, seeds: int, seed: int, workdir: Path, progress: CellProgress
 ) -> dict[str, Any]:
     """Train one learned row's planners (resumable), evaluate them on every test type."""
-    from robustmas.experiments.economy_cells import parse_type
-
-    eta_train, _ = parse_type(s.train_type)
-    shape = _shape(s)
+    eta_train, alpha_train = parse_type(s.train_type)
+    shape = _shape(s, alpha_train)
     program = _joint(shape)
     joint_total = s.pretrain_updates + s.joint_updates
     if s.method == "ai-economist":
@@ -246,8 +249,6 @@ def _evaluate(
     progress: CellProgress,
 ) -> dict[str, np.ndarray]:
     """The frozen planners' swf per test type ``{type: (seeds,)}``, cached in the cell folder."""
-    from robustmas.experiments.economy_cells import parse_type
-
     path = workdir / "evaluation.npz"
     if path.exists():
         with np.load(path, allow_pickle=False) as data:

@@ -36,6 +36,10 @@ class PPOConfig:
     """Clipping range of the probability ratio (and of the value update)."""
     ent_coef: float = 0.01
     """Weight of the entropy bonus."""
+    learner_ent_coef: tuple[float, ...] = ()
+    """Entropy weight per agent of a multi-agent environment, overriding :attr:`ent_coef`
+    (e.g. the AI Economist's planner at 0.1 beside its agents at 0.025); empty: ``ent_coef``
+    for every agent."""
     vf_coef: float = 0.5
     """Weight of the value loss."""
     max_grad_norm: float = 0.5
@@ -113,6 +117,11 @@ class PPOConfig:
         for name in ("lr", "clip_eps", "max_grad_norm"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"PPOConfig.{name} must be > 0, got {getattr(self, name)!r}")
+        if any(not c >= 0 for c in self.learner_ent_coef):
+            raise ValueError(
+                "PPOConfig.learner_ent_coef: every weight must be >= 0, got "
+                f"{self.learner_ent_coef}"
+            )
         for name in ("ent_coef", "vf_coef", "min_concentration"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"PPOConfig.{name} must be >= 0, got {getattr(self, name)!r}")

@@ -51,7 +51,7 @@ def ppo_loss(
     *,
     clip_eps: float,
     vf_coef: float,
-    ent_coef: float,
+    ent_coef: float | ArrayLike,
     clip_value_loss: bool = True,
     normalize_advantages: bool = True,
     weight: ArrayLike | None = None,
@@ -68,7 +68,8 @@ def ppo_loss(
         entropy: per-sample policy entropies, ``(B,)``.
         clip_eps: ratio (and value) clipping range.
         vf_coef: value-loss weight.
-        ent_coef: entropy-bonus weight.
+        ent_coef: entropy-bonus weight, a number or per-sample weights (the bonus is then the
+            (weighted) mean of ``ent_coef x entropy``).
         clip_value_loss: clip the value update around ``old_value``.
         normalize_advantages: standardise ``advantages`` (mean 0, std 1, eps 1e-8).
         weight: optional non-negative sample weights, shape ``(B,)``; every mean (including the
@@ -115,7 +116,11 @@ def ppo_loss(
     value_loss = 0.5 * mean(value_err)
 
     entropy_mean = mean(entropy)
-    total = actor_loss + vf_coef * value_loss - ent_coef * entropy_mean
+    if isinstance(ent_coef, float | int):
+        bonus = ent_coef * entropy_mean
+    else:
+        bonus = mean(jnp.asarray(ent_coef, entropy.dtype) * entropy)
+    total = actor_loss + vf_coef * value_loss - bonus
     return LossTerms(
         total=total,
         actor=actor_loss,
@@ -158,7 +163,7 @@ def ppo_epochs(
             entropy,
             clip_eps=config.clip_eps,
             vf_coef=config.vf_coef,
-            ent_coef=config.ent_coef,
+            ent_coef=config.ent_coef if mb.ent_coef is None else mb.ent_coef,
             clip_value_loss=config.clip_value_loss,
             normalize_advantages=config.normalize_advantages,
             weight=mb.weight,

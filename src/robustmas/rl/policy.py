@@ -64,6 +64,9 @@ class Batch(NamedTuple):
     """Whether the observation starts an episode (recurrent carries are zeroed there)."""
     weight: jax.Array | None
     """Per-sample loss weights (``None``: all 1); frozen agents' samples have weight 0."""
+    ent_coef: jax.Array | None = None
+    """Per-sample entropy weights (``None``: the config's ``ent_coef``); per-learner weights
+    (``PPOConfig.learner_ent_coef``) broadcast over a learner's samples."""
 
 
 class ActorCritic(Protocol):

@@ -208,6 +208,11 @@ class PPO:
         self.action_space = env.action_space(self.env_params)
         self.num_agents = num_agents
         """Agents of the environment."""
+        if config.learner_ent_coef and len(config.learner_ent_coef) != num_agents:
+            raise ValueError(
+                f"PPOConfig.learner_ent_coef: {len(config.learner_ent_coef)} weights for "
+                f"{num_agents} agents; give one per agent or leave it empty"
+            )
         self.networks = (
             actor_critic(config, self.action_space, num_agents) if networks is None else networks
         )
@@ -432,6 +437,12 @@ class PPO:
             self.config, self.networks, self.optimizer, params, opt_state, batch, carry, key
         )
 
+    def _learner_ent_coef(self, shape: tuple[int, ...]) -> jax.Array | None:
+        """Per-sample entropy weights from ``config.learner_ent_coef`` (``None`` if unset)."""
+        if not self.config.learner_ent_coef:
+            return None
+        return jnp.broadcast_to(jnp.asarray(self.config.learner_ent_coef, jnp.float32), shape)
+
     def update(self, runner: RunnerState) -> tuple[RunnerState, dict[str, jax.Array]]:
         """One PPO update: rollout, GAE, ``update_epochs`` epochs; the update's metrics."""
         cfg = self.config
@@ -458,6 +469,7 @@ class PPO:
             targets,
             self._units(traj.reset),
             None,
+            self._learner_ent_coef(traj.reward.shape),
         )
         params, opt_state, terms, keep = self.networks.optimize(
             self._epochs,

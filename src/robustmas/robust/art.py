@@ -162,6 +162,11 @@ class ARTConfig:
             raise ValueError(f"ARTConfig.benign_lr_ratio must be > 0, got {self.benign_lr_ratio}")
         if self.omega_lr is not None and not self.omega_lr > 0:
             raise ValueError(f"ARTConfig.omega_lr must be > 0 or None, got {self.omega_lr}")
+        if self.ppo.learner_ent_coef:
+            raise ValueError(
+                "ARTConfig.ppo.learner_ent_coef: not used by ART (benign and adversary learners "
+                "share ppo.ent_coef); leave it empty"
+            )
         if self.omega_episodes is not None and (
             not isinstance(self.omega_episodes, int) or self.omega_episodes < 1
         ):
