@@ -122,22 +122,30 @@ def bench_ours(
 
 
 def bench_training(learner: str, updates: int, seed: int = 0) -> dict:
-    """Env steps/s of PPO training the agents (``EconomyAgents``, free market) or the planner
-    (``EconomyPlanner``, agents uniform over their allowed actions), compile excluded.
+    """Env steps/s of PPO training the agents (``EconomyAgents``, free market), the planner
+    (``EconomyPlanner``, agents uniform over their allowed actions) or both (``joint``:
+    ``EconomyJoint``, one actor-critic per learner, as the learned-planner rows), compile
+    excluded.
 
     The configuration of the ``rp-fig4`` preset: 16 economies x 250 steps per update, 4 epochs
     of 4 minibatches, masked MLP actor and critic (128, 128).
     """
     from robustmas.envs.economy import GatherTradeBuild
     from robustmas.envs.economy.agents_view import EconomyAgents
+    from robustmas.envs.economy.joint_view import EconomyJoint
     from robustmas.envs.economy.planner_view import EconomyPlanner, PlannerParams
     from robustmas.rl.config import PPOConfig
     from robustmas.rl.ppo import PPO
 
+    sharing = True
     if learner == "agents":
         env: Any = EconomyAgents(GatherTradeBuild(tax_model="fixed"))
         params: Any = env.default_params()
         mask = 50
+    elif learner == "joint":  # the AI Economist's joint phase: 4 agents + planner, own weights
+        env = EconomyJoint()
+        params = env.default_params()
+        mask, sharing = env.mask_size, False
     else:
         env = EconomyPlanner()
         params = PlannerParams(economy=env.economy.default_params())
@@ -152,6 +160,7 @@ def bench_training(learner: str, updates: int, seed: int = 0) -> dict:
         critic_hidden=(128, 128),
         activation="relu",
         action_mask_size=mask,
+        parameter_sharing=sharing,
         eval_every=0,
     )
     trainer = PPO(config, env, params)
@@ -168,6 +177,41 @@ def bench_training(learner: str, updates: int, seed: int = 0) -> dict:
     steps = config.batch_size * updates
     return {"learner": learner, "steps_per_s": steps / elapsed, "compile_s": compile_s,
             "updates": updates, "env_steps": steps}  # fmt: skip
+
+
+def bench_alg3_round(rounds: int, seed: int = 0) -> dict:
+    """Seconds and env steps of RP Alg. 3 rounds on the economy (``rp-fig4``'s "Ours" row:
+    2 main updates, 4 agents x 5 deviation updates, 4 regret episodes of 1,000 steps for the
+    snapshot and each deviation), compile excluded; one seed."""
+    from robustmas.experiments.economy_cells import EconomyTaxesSettings
+    from robustmas.experiments.economy_planners import _robust, _shape
+
+    s = EconomyTaxesSettings(method="alg3")
+    program = _robust(_shape(s, 0.025))
+    params = jax.tree_util.tree_map(lambda x: jnp.stack([x]), program.params)
+    state = program.init(
+        jax.random.split(jax.random.key(seed), 1), jnp.full((1,), -30.0), None, params,
+        jnp.full((1,), 20.0),
+    )  # fmt: skip
+    t0 = time.perf_counter()
+    chunk = program.chunk(rounds)
+    state, _ = chunk(state)  # compile and warm
+    jax.block_until_ready(state)
+    compile_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    state, _ = chunk(state)
+    jax.block_until_ready(state)
+    elapsed = time.perf_counter() - t0
+    batch = s.num_envs * s.num_steps
+    agents = 4
+    per_round = (
+        s.main_updates * batch
+        + agents * s.deviation_updates * batch
+        + (1 + agents) * s.regret_episodes * s.episode_length
+    )
+    return {"seconds_per_round": elapsed / rounds, "env_steps_per_round": per_round,
+            "steps_per_s": per_round * rounds / elapsed, "compile_and_first_s": compile_s,
+            "rounds": rounds}  # fmt: skip
 
 
 def bench_aie(steps: int) -> dict | None:
@@ -196,6 +240,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument(
         "--training-updates", type=int, default=5, help="PPO updates timed (0: skip training)"
     )
+    parser.add_argument("--alg3-rounds", type=int, default=1, help="Alg. 3 rounds timed (0: skip)")
     args = parser.parse_args(argv)
     batches = [int(b) for b in args.envs.split(",")]
 
@@ -206,11 +251,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ours += [bench_ours(big, args.steps, args.repeats, args.min_time, observe=False, market=False)]
     training = [
         bench_training(who, args.training_updates)
-        for who in ("agents", "planner")
+        for who in ("agents", "planner", "joint")
         if args.training_updates
     ]
+    alg3 = bench_alg3_round(args.alg3_rounds) if args.alg3_rounds else None
     out = {
         "training": training,
+        "alg3": alg3,
         "machine": machine_info(),
         "versions": {"jax": _version("jax"), "robustmas": _version("robustmas")},
         "ai_economist": aie,
@@ -238,6 +285,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         print(
             f"PPO training the {r['learner']}: {_fmt(r['steps_per_s'])} env steps/s "
             f"({r['updates']} updates, compile {r['compile_s']:.0f} s)"
+        )
+    if alg3:
+        print(
+            f"Alg. 3 on the economy: {alg3['seconds_per_round']:.1f} s per round, "
+            f"{_fmt(alg3['env_steps_per_round'])} env steps ({_fmt(alg3['steps_per_s'])}/s)"
         )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -174,3 +174,19 @@ def test_a_robust_planner_row_trains_evaluates_and_resumes(tmp_path: Path) -> No
     assert len(result["curves"]["lambda"]["per_seed"][0]) == 2
     again = ECONOMY_TAXES.run(s, 2, 0, tmp_path, lambda d, t: None)
     assert again["per_seed"] == per_seed
+
+
+def test_ermas_fig5_preset_parses() -> None:
+    preset = load_preset("ermas-fig5")
+    assert preset.kind == "economy-taxes"
+    assert [label for label, _ in preset.rows] == [
+        "ERMAS",
+        "MARL (AI Economist)",
+        "Saez",
+        "US Federal",
+    ]
+    fields = dict(preset.rows)["ERMAS"]
+    assert fields["method"] == "ermas" and fields["meta_beta"] == 0.2
+    cells = {c.name: c.settings for c in preset.cells("smoke")}
+    assert cells["ERMAS"].method == "ermas" and cells["Saez"].method == "fixed"
+    assert len(preset.checks) == 2
