@@ -211,6 +211,11 @@ def test_cross_table_checks() -> None:
                   against=(("label", "robust"),), stderrs=2.0)  # fmt: skip
     assert evaluate_check(above, [*rows, _cross_row("x", [0.48, 0, 0])]).passed
     assert not evaluate_check(above, [*rows, _cross_row("x", [0.45, 0, 0])]).passed
+    # A factor scales the other row: 0.56 >= 1.1 x 0.5 holds, 0.54 does not (no slack).
+    ratio = dataclasses.replace(above, stderrs=0.0, factor=1.1)
+    assert evaluate_check(ratio, [*rows, _cross_row("x", [0.56, 0, 0])]).passed
+    failed = evaluate_check(ratio, [*rows, _cross_row("x", [0.54, 0, 0])])
+    assert not failed.passed and "1.1 x 0.500" in failed.detail
 
 
 def test_cross_table_marks_cells_near_the_column_best() -> None:
@@ -239,6 +244,9 @@ def test_preset_validation_of_cross_table_checks() -> None:
                      "x.toml")  # fmt: skip
     with pytest.raises(PresetError, match="needs the metric y"):
         parse_preset(head + 'test = "at_most"\n', "x.toml")
+    with pytest.raises(PresetError, match="factor"):
+        parse_preset(head + 'test = "row_at_least"\ncolumns = ["a"]\nfactor = 0\n'
+                     'where = { label = "a" }\nagainst = { label = "b" }\n', "x.toml")  # fmt: skip
     # Checks must name cells and metrics that exist: caught at parse time, not after the run.
     top = 'id = "x"\ntitle = "t"\npaper = "p"\nkind = "principal-cross-table"\n'
     top += '[settings]\ntest_types = ["original", "adv:1"]\n[[cells]]\nlabel = "a"\n'
