@@ -258,3 +258,42 @@ def test_preset_validation_of_cross_table_checks() -> None:
     with pytest.raises(PresetError, match=r"columns \['adv:2'\] are not metrics"):
         parse_preset(top + 'test = "best_mean_rank"\ncolumns = ["adv:2"]\n'
                      'where = { label = "a" }\n', "x.toml")  # fmt: skip
+
+
+def test_exact_scores_match_monte_carlo_of_the_same_agents() -> None:
+    """The exact yardstick: the kept new agents tabulated and solved by DP equal the
+    Monte-Carlo return of the same agents (2,048 episodes), per type; regrets are >= 0."""
+    from robustmas.experiments.cross_table_cells import exact_scores
+
+    setup = make_grid_game(GAME, episode_length=6, obs="scaled")
+    ppo = PPOConfig(
+        num_envs=8, num_steps=6, total_timesteps=8 * 6 * 5, actor_hidden=(16,),
+        critic_hidden=(16,), parameter_sharing=False, anneal_lr=False,
+    )  # fmt: skip
+    algo = JointPPO(ppo, setup.env, setup.params)
+    principal = jax.tree_util.tree_map(lambda x: x[-1], algo.init(jax.random.PRNGKey(3)).params)
+    names = ["original", "adv:1", "dr:1"]
+    type_params = [agent_type_params(setup.env, setup.params, t, "paper") for t in names]
+    batch = jax.tree_util.tree_map(lambda x: x[None], principal)
+    results = evaluate_principals(
+        setup.env, stack_types(type_params), names, batch, ppo, seeds=2,
+        eval_episodes=2048, keep_agents=True,
+    )  # fmt: skip
+    exact, regret = exact_scores(setup.env, ppo, type_params, results, 6)
+    mc = results[0].returns.mean(axis=1) / 6
+    assert exact.shape == (3, 1) and np.isnan(exact[2, 0]) and np.isnan(regret[2, 0])
+    np.testing.assert_allclose(exact[:2, 0], mc[:2], atol=0.01)
+    assert (regret[:2] >= -1e-9).all()
+    with pytest.raises(ValueError, match="cell_observations"):
+        make_grid_game("released-code-v0:augmented=true", obs="cell").env.cell_observations()
+
+
+def test_a_row_with_exact_scoring_reports_the_yardstick(tmp_path: Path) -> None:
+    s = CrossTableSettings(method="marl", exact=True, **TINY)  # type: ignore[arg-type]
+    result = CROSS_TABLE.run(s, 3, 0, tmp_path, lambda d, t: None)
+    for t in ("original", "adv:1"):
+        assert np.isfinite(result["reference"][f"exact[{t}]"])
+        assert result["reference"][f"exact_regret[{t}]"] >= 0
+    assert set(result["info"]["exact_regret"]) == {"original", "adv:1", "riskav:0.1"}
+    again = CROSS_TABLE.run(s, 3, 0, tmp_path, lambda d, t: None)  # from the cached evaluation
+    assert again["reference"] == result["reference"]

@@ -402,6 +402,24 @@ class GridGame:
         strides = jnp.asarray([self.width ** (self.dims - 1 - k) for k in range(self.dims)])
         return jnp.sum(cell.astype(jnp.int32) * strides).astype(jnp.int32)
 
+    def cell_observations(self) -> jax.Array:
+        """Every player's observation in every cell, ``(cells, obs_dim)`` in C order.
+
+        For tabulating stationary policies (exact scoring by dynamic programming): the
+        observation must be a function of the cell alone.
+
+        Raises:
+            ValueError: the observation also holds the time or the officers.
+        """
+        if self.observe_time or self.principal == "augmented":
+            raise ValueError(
+                "cell_observations: the observation holds the time or the officers, so a "
+                "policy is not a function of the cell; use observe_time=False and no augmented "
+                "principal"
+            )
+        cells = np.stack(np.unravel_index(np.arange(self.num_cells), (self.width,) * self.dims))
+        return jax.vmap(self._encode)(jnp.asarray(cells.T, jnp.int32))
+
     def _encode(self, cell: jax.Array) -> jax.Array:
         if self.obs == "cell":
             return jax.nn.one_hot(self.cell_index(cell), self.num_cells, dtype=jnp.float32)

@@ -35,17 +35,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from robustmas.envs.grid_game import GridGame, GridParams, with_agent_types
 from robustmas.envs.grid_presets import GridSetup, make_grid_game
+from robustmas.equilibria.markov_exact import GridMarkovGame, regrets
 from robustmas.experiments.cells import CellProgress, register_kind
 from robustmas.experiments.chunks import ChunkedProgram, run_chunked
 from robustmas.experiments.grid_sampling import GridSamplingSettings, sampling_config, train_sampler
-from robustmas.robust.evaluation import evaluate_principals, stack_types
+from robustmas.games.grid_tables import agent_type_tables
+from robustmas.rl.ppo import PPO, PPOConfig
+from robustmas.robust.evaluation import TypeEvaluation, evaluate_principals, stack_types
 from robustmas.robust.marl import JointPPO
 
 __all__ = [
@@ -111,7 +115,13 @@ class CrossTableSettings(GridSamplingSettings):
     obs: str = "scaled"
     """Observation encoding."""
     exact: bool = False
-    """Not used by this kind (no exact scoring of an acting principal yet)."""
+    """Also score every evaluation exactly: the new agents' and the frozen principal's
+    policies tabulated on every cell, then dynamic programming
+    (:mod:`robustmas.equilibria.markov_exact`): the principal's exact reward per step
+    (``reference["exact[TYPE]"]``, beside the Monte-Carlo column) and the new agents' largest
+    exact regret per step under the type (``info["exact_regret"]``: how far from an
+    equilibrium the evaluation's agents are).  Needs observations of the cell alone (no time,
+    no officers); DR types get no exact score (NaN)."""
     train_type: str = "original"
     """Agents' type during ``marl`` training (``alg3`` / ``ermas`` train on ``original``)."""
     principal_risk_eta: float = 0.0
@@ -145,8 +155,6 @@ class CrossTableSettings(GridSamplingSettings):
                      "eval_seeds", "eval_score_episodes", "window"):  # fmt: skip
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}: must be >= 1, got {getattr(self, name)}")
-        if self.exact:
-            raise ValueError("exact: not available for a cross table; set exact = false")
         if not self.test_types:
             raise ValueError("test_types: give at least one test type, e.g. ['original']")
         if len(set(self.test_types)) != len(self.test_types):
@@ -185,6 +193,7 @@ class CrossTableSettings(GridSamplingSettings):
         fields = {n: getattr(self, n) for n in names}
         fields["method"] = "alg3" if self.method == "marl" else self.method
         fields["window"] = min(self.window, self.rounds)
+        fields["exact"] = False  # the row's own exact scoring is of the evaluation, not here
         return GridSamplingSettings(**fields)
 
     @property
@@ -302,7 +311,9 @@ class CrossTableKind:
             "x": (np.arange(train_curve.shape[1]) + 1).tolist(),
             "per_seed": np.nan_to_num(train_curve).tolist(),
         }
-        scores = self._evaluate(s, setup, principals, seed, workdir)  # (types, seeds)
+        if s.exact:
+            setup.env.cell_observations()  # names the setting to fix before any training
+        scores, exact, regret = self._evaluate(s, setup, principals, seed, workdir)
         progress(total, total)
         all_seeds = {t: scores[j].tolist() for j, t in enumerate(s.scored_types)}
         chosen = np.arange(seeds)
@@ -312,7 +323,14 @@ class CrossTableKind:
         per_seed = {t: scores[j, chosen].tolist() for j, t in enumerate(s.test_types)}
         per_seed["mean_over_types"] = scores[: len(s.test_types), chosen].mean(axis=0).tolist()
         info.update(all_seeds=all_seeds, selected=chosen.tolist())
-        return {"per_seed": per_seed, "reference": {}, "curves": curves, "info": info}
+        reference: dict[str, float] = {}
+        if s.exact:
+            for j, t in enumerate(s.test_types):
+                reference[f"exact[{t}]"] = float(np.mean(exact[j, chosen]))
+                reference[f"exact_regret[{t}]"] = float(np.mean(regret[j, chosen]))
+            info["exact"] = {t: exact[j].tolist() for j, t in enumerate(s.scored_types)}
+            info["exact_regret"] = {t: regret[j].tolist() for j, t in enumerate(s.scored_types)}
+        return {"per_seed": per_seed, "reference": reference, "curves": curves, "info": info}
 
     def _evaluate(
         self,
@@ -321,8 +339,11 @@ class CrossTableKind:
         principals: Any,
         seed: int,
         workdir: Path,
-    ) -> np.ndarray:
-        """Principal reward per step ``(types, seeds)``, cached in ``workdir/evaluation.npz``.
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Principal reward per step ``(types, seeds)``: Monte-Carlo, exact, agents' regret.
+
+        The exact reward and the new agents' largest exact regret per step are NaN without
+        :attr:`~CrossTableSettings.exact`; all three are cached in ``workdir/evaluation.npz``.
 
         The test types share one set of new-agent seeds (common random numbers across columns
         and rows); the validation type gets its own (D19: choosing seeds on it must not pick up
@@ -333,37 +354,98 @@ class CrossTableKind:
         seeds = int(jax.tree_util.tree_leaves(principals)[0].shape[0])
         if path.exists():
             with np.load(path, allow_pickle=False) as data:
-                if list(data["types"]) == types and data["scores"].shape == (len(types), seeds):
-                    return data["scores"]
+                fits = list(data["types"]) == types and data["scores"].shape == (len(types), seeds)
+                if fits and (not s.exact or "exact" in data.files):
+                    nan = np.full_like(data["scores"], np.nan)
+                    exact = data["exact"] if "exact" in data.files else nan
+                    regret = data["regret"] if "regret" in data.files else nan
+                    return data["scores"], exact, regret
         ppo = sampling_config(s.sampling).ppo
         config = dataclasses.replace(ppo, total_timesteps=s.eval_updates * ppo.batch_size)
         base = jax.random.PRNGKey(seed)
 
-        def score(names: list[str], stream: int) -> np.ndarray:
-            stacked = stack_types(
-                [agent_type_params(setup.env, setup.params, t, s.adv_mode) for t in names]
-            )
+        def score(names: list[str], stream: int) -> tuple[np.ndarray, ...]:
+            type_params = [agent_type_params(setup.env, setup.params, t, s.adv_mode) for t in names]
             results = evaluate_principals(
                 setup.env,
-                stacked,
+                stack_types(type_params),
                 names,
                 principals,
                 config,
                 seeds=s.eval_seeds,
                 key=jax.random.fold_in(base, stream),
                 eval_episodes=s.eval_score_episodes,
+                keep_agents=s.exact,
             )
-            return np.stack([r.returns.mean(axis=1) for r in results], axis=1) / s.horizon
+            mc = np.stack([r.returns.mean(axis=1) for r in results], axis=1) / s.horizon
+            if not s.exact:
+                return mc, np.full_like(mc, np.nan), np.full_like(mc, np.nan)
+            exact, regret = exact_scores(setup.env, config, type_params, results, s.horizon)
+            return mc, exact, regret
 
         parts = [score(list(s.test_types), 1)]
         if s.validation_type:
             parts.append(score([s.validation_type], 2))
-        scores = np.concatenate(parts, axis=0)
+        scores, exact, regret = (np.concatenate(p, axis=0) for p in zip(*parts, strict=True))
         workdir.mkdir(parents=True, exist_ok=True)
         tmp = workdir / "evaluation.tmp.npz"
-        np.savez(tmp, scores=scores, types=np.asarray(types))
+        np.savez(tmp, scores=scores, exact=exact, regret=regret, types=np.asarray(types))
         tmp.replace(path)
-        return scores
+        return scores, exact, regret
+
+
+def exact_scores(
+    env: GridGame,
+    config: PPOConfig,
+    type_params: list[GridParams],
+    results: list[TypeEvaluation],
+    horizon: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact principal reward per step and the agents' largest exact regret per step.
+
+    Every (principal, type, agent seed) of ``results`` (kept agents) is tabulated on every
+    cell and solved by dynamic programming under the type's perceived tables; values are the
+    means over the agent seeds, shape ``(types, principals)``.  DR types (reward noise) get
+    NaN: their rewards are not a table.
+    """
+    trainer = PPO(config, env)
+    obs = env.cell_observations()
+    players = trainer.num_agents
+
+    def probs(actor: Any) -> jax.Array:
+        def one(i: jax.Array) -> jax.Array:
+            mine = jax.tree_util.tree_map(lambda x: x[i], actor)
+            return jax.nn.softmax(cast(Any, trainer.policy(mine, obs)).logits, axis=-1)
+
+        return jax.vmap(one)(jnp.arange(players))
+
+    tabulate = jax.jit(jax.vmap(jax.vmap(probs)))  # (types, seeds, players, cells, actions)
+    games = []
+    for p in type_params:
+        if float(np.max(np.asarray(p.noise_width))) > 0:
+            games.append(None)
+            continue
+        tables = agent_type_tables(
+            np.asarray(p.payoffs, np.float64),
+            scale=np.asarray(p.reward_scale, np.float64),
+            principal_weight=np.asarray(p.principal_weight, np.float64),
+            offset=np.asarray(p.reward_offset, np.float64),
+            risk_eta=np.asarray(p.risk_eta, np.float64),
+        )
+        games.append(GridMarkovGame(tables, horizon=horizon, moves=env.moves))
+    exact = np.full((len(type_params), len(results)), np.nan)
+    regret = np.full_like(exact, np.nan)
+    agents = players - 1
+    for j, result in enumerate(results):
+        table = np.asarray(tabulate(result.agents), np.float64)
+        table /= table.sum(axis=-1, keepdims=True)
+        for t, game in enumerate(games):
+            if game is None:
+                continue
+            found = [regrets(game, pi) for pi in table[t]]
+            exact[t, j] = np.mean([r.values[-1] for r in found]) / horizon
+            regret[t, j] = np.mean([r.regrets[:agents].max() for r in found]) / horizon
+    return exact, regret
 
 
 def _marl_shape(s: CrossTableSettings) -> CrossTableSettings:

@@ -81,6 +81,9 @@ class TypeEvaluation:
     """The new agents' mean returns ``(types, seeds, N)`` (their perturbed rewards)."""
     digest: str
     """:func:`params_digest` of the principal, equal before and after (checked)."""
+    agents: Any = None
+    """The new agents' final actor parameters, leaves ``(types, seeds, players, ...)`` (the
+    principal's slice included), with ``keep_agents``; else ``None``."""
 
 
 def _principal(params: Any) -> Any:
@@ -146,6 +149,7 @@ def evaluate_principals(
     warm_start: Any = None,
     eval_episodes: int = 32,
     own_agents: Any = None,
+    keep_agents: bool = False,
 ) -> list[TypeEvaluation]:
     """:func:`evaluate_principal` for several principals stacked on a leading axis, in one call.
 
@@ -154,7 +158,8 @@ def evaluate_principals(
     Arguments as :func:`evaluate_principal`, ``principals`` with a leading batch axis, and
     ``own_agents``: full parameters (with the player axis) per principal, on the same leading
     axis, to warm-start each principal's new agents from the agents it was trained with (the
-    released AI Economist code's evaluation, D24); excludes ``warm_start``.
+    released AI Economist code's evaluation, D24); excludes ``warm_start``.  With
+    ``keep_agents`` every result carries the new agents' actors (e.g. for exact scoring).
     """
     if own_agents is not None and warm_start is not None:
         raise ValueError("warm_start / own_agents: give one of them (own_agents is per principal)")
@@ -174,7 +179,9 @@ def evaluate_principals(
     ]
     key = jax.random.PRNGKey(0) if key is None else key
 
-    def one(principal: Any, agents: Any, env_params: Any, k: jax.Array) -> tuple[Any, jax.Array]:
+    def one(
+        principal: Any, agents: Any, env_params: Any, k: jax.Array
+    ) -> tuple[Any, jax.Array, Any]:
         k_init, k_eval = jax.random.split(k)
         start = warm_start if agents is None else agents
         runner = trainer.init(k_init, start, None, env_params, trainable)
@@ -188,14 +195,15 @@ def evaluate_principals(
         returns = trainer.evaluate_returns(
             runner.params.actor, k_eval, env_params, episodes=eval_episodes, greedy=False
         )
-        return _principal(runner.params), returns.mean(axis=0)
+        kept = runner.params.actor if keep_agents else None
+        return _principal(runner.params), returns.mean(axis=0), kept
 
     keys = jax.random.split(key, seeds)
     per_seed = jax.vmap(one, in_axes=(None, None, None, 0))
     per_type = jax.vmap(per_seed, in_axes=(None, None, 0, None))
     agents_axis = None if own_agents is None else 0
     run = jax.jit(jax.vmap(per_type, in_axes=(0, agents_axis, None, None)))
-    final_principal, returns = run(principals, own_agents, type_params, keys)
+    final_principal, returns, actors = run(principals, own_agents, type_params, keys)
     for p in range(count):
         for t in range(num_types):
             for s in range(seeds):
@@ -209,7 +217,13 @@ def evaluate_principals(
                     )
     returns = np.asarray(returns, np.float64)
     return [
-        TypeEvaluation(tuple(type_names), returns[p, ..., -1], returns[p, ..., :-1], before[p])
+        TypeEvaluation(
+            tuple(type_names),
+            returns[p, ..., -1],
+            returns[p, ..., :-1],
+            before[p],
+            None if actors is None else jax.tree_util.tree_map(lambda x, p=p: x[p], actors),
+        )
         for p in range(count)
     ]
 
