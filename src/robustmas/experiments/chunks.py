@@ -17,7 +17,7 @@ import numpy as np
 from robustmas.experiments.cells import CellProgress
 from robustmas.rl.checkpoint import load_checkpoint, save_checkpoint
 
-__all__ = ["ChunkedProgram", "run_chunked"]
+__all__ = ["ChunkedProgram", "run_chunked", "updates_done"]
 
 S = TypeVar("S")
 
@@ -48,6 +48,14 @@ class ChunkedProgram:
         if n not in self._chunks:
             self._chunks[n] = jax.jit(jax.vmap(lambda state: self._run(state, n)))
         return self._chunks[n]
+
+
+def updates_done(runner: Any) -> int:
+    """PPO updates done by a vmapped runner (the same for every seed).
+
+    ``run_chunked``'s ``count`` for PPO programs.
+    """
+    return int(np.asarray(runner.update_step).reshape(-1)[0])
 
 
 def _save(

@@ -45,7 +45,7 @@ from robustmas.envs.grid_game import GridGame, GridParams, with_agent_types
 from robustmas.envs.grid_presets import GridSetup, make_grid_game
 from robustmas.equilibria.markov_exact import GridMarkovGame, regrets
 from robustmas.experiments.cells import CellProgress, register_kind
-from robustmas.experiments.chunks import ChunkedProgram, run_chunked
+from robustmas.experiments.chunks import ChunkedProgram, run_chunked, updates_done
 from robustmas.experiments.grid_sampling import GridSamplingSettings, sampling_config, train_sampler
 from robustmas.games.grid_tables import agent_type_tables
 from robustmas.rl.ppo import PPO, PPOConfig
@@ -291,7 +291,7 @@ class CrossTableKind:
                 program.chunk,
                 total=train_total,
                 every=s.checkpoint_rounds,
-                count=lambda r: int(np.asarray(r.update_step).reshape(-1)[0]),
+                count=updates_done,
                 keep=("agent_episode_return",),
                 config=s,
                 progress=train_progress,

@@ -38,7 +38,7 @@ from robustmas.envs.economy.agents_view import (
     fixed_tax_economy,
 )
 from robustmas.experiments.cells import CellProgress, register_kind
-from robustmas.experiments.chunks import ChunkedProgram, run_chunked
+from robustmas.experiments.chunks import ChunkedProgram, run_chunked, updates_done
 from robustmas.experiments.economy_planners import PLANNER_METHODS, run_planner_row
 from robustmas.experiments.economy_types import ORIGINAL_ALPHA, parse_type
 from robustmas.rl.config import PPOConfig
@@ -361,7 +361,7 @@ class EconomyTaxesKind:
                 program.chunk,
                 total=updates,
                 every=s.checkpoint_updates,
-                count=lambda r: int(np.asarray(r.update_step).reshape(-1)[0]),
+                count=updates_done,
                 keep=("episode_return",),
                 config=s,
                 progress=chunk_progress,

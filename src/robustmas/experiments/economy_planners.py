@@ -49,7 +49,7 @@ import numpy as np
 from robustmas.envs.economy import GatherTradeBuild
 from robustmas.envs.economy.joint_view import EconomyJoint
 from robustmas.experiments.cells import CellProgress
-from robustmas.experiments.chunks import ChunkedProgram, run_chunked
+from robustmas.experiments.chunks import ChunkedProgram, run_chunked, updates_done
 from robustmas.experiments.economy_types import ORIGINAL_ALPHA, parse_type
 from robustmas.rl.ppo import RunnerState
 from robustmas.robust.adversarial_sampling import AdversarialSampler, AdversarialSamplingConfig
@@ -197,7 +197,7 @@ def run_planner_row(
         program.chunk,
         total=joint_total,
         every=s.checkpoint_updates,
-        count=lambda r: int(np.asarray(r.update_step).reshape(-1)[0]),
+        count=updates_done,
         keep=("agent_episode_return",),
         config=s,
         progress=stage(0),
