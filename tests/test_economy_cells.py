@@ -190,3 +190,12 @@ def test_ermas_fig5_preset_parses() -> None:
     cells = {c.name: c.settings for c in preset.cells("smoke")}
     assert cells["ERMAS"].method == "ermas" and cells["Saez"].method == "fixed"
     assert len(preset.checks) == 2
+
+
+def test_curves_leave_out_updates_without_a_finished_episode() -> None:
+    from robustmas.experiments.cells import curve
+
+    nan = float("nan")
+    out = curve([[nan, 1.0, nan, 2.0], [nan, 3.0, nan, nan]])
+    assert out["x"] == [2, 4]
+    assert out["per_seed"] == [[1.0, 2.0], [3.0, 0.0]]

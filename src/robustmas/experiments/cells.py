@@ -26,10 +26,26 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
-__all__ = ["CellKind", "CellProgress", "get_kind", "kind_names", "register_kind"]
+__all__ = ["CellKind", "CellProgress", "curve", "get_kind", "kind_names", "register_kind"]
 
 CellProgress = Callable[[int, int], None]
 """``progress(done, total)`` in the kind's own units (rounds, updates)."""
+
+
+def curve(values: Any) -> dict[str, Any]:
+    """A result's training curve from per-update values ``(seeds, updates)``.
+
+    Updates in which no episode finished (NaN for every seed: e.g. 1000-step episodes and
+    250-step rollouts) are left out rather than drawn as 0; ``x`` counts updates from 1.
+    """
+    import numpy as np
+
+    values = np.asarray(values, np.float64)
+    kept = ~np.isnan(values).all(axis=0)
+    return {
+        "x": (np.nonzero(kept)[0] + 1).tolist(),
+        "per_seed": np.nan_to_num(values[:, kept]).tolist(),
+    }
 
 
 class CellKind(Protocol):

@@ -37,7 +37,7 @@ from robustmas.envs.economy.agents_view import (
     allowed_uniform,
     fixed_tax_economy,
 )
-from robustmas.experiments.cells import CellProgress, register_kind
+from robustmas.experiments.cells import CellProgress, curve, register_kind
 from robustmas.experiments.chunks import ChunkedProgram, run_chunked, updates_done
 from robustmas.experiments.economy_planners import PLANNER_METHODS, run_planner_row
 from robustmas.experiments.economy_types import ORIGINAL_ALPHA, parse_type
@@ -392,10 +392,7 @@ class EconomyTaxesKind:
                     **{k: np.asarray(v[rows]).mean(axis=1).tolist() for k, v in ours.items()},
                 }
                 ret = history["episode_return"][rows]
-                curves[f"return[{label}]"] = {
-                    "x": (np.arange(ret.shape[1]) + 1).tolist(),
-                    "per_seed": np.nan_to_num(np.asarray(ret)).tolist(),
-                }
+                curves[f"return[{label}]"] = curve(ret)
         per_seed["mean_over_types"] = np.mean(
             [per_seed[label] for label in s.test_types], axis=0
         ).tolist()

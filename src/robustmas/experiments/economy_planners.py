@@ -48,7 +48,7 @@ import numpy as np
 
 from robustmas.envs.economy import GatherTradeBuild
 from robustmas.envs.economy.joint_view import EconomyJoint
-from robustmas.experiments.cells import CellProgress
+from robustmas.experiments.cells import CellProgress, curve
 from robustmas.experiments.chunks import ChunkedProgram, run_chunked, updates_done
 from robustmas.experiments.economy_types import ORIGINAL_ALPHA, parse_type
 from robustmas.rl.ppo import RunnerState
@@ -160,13 +160,6 @@ def _shape(s: EconomyTaxesSettings, alpha: float) -> EconomyTaxesSettings:
     )
 
 
-def _curve(values: np.ndarray) -> dict[str, Any]:
-    return {
-        "x": (np.arange(values.shape[1]) + 1).tolist(),
-        "per_seed": np.nan_to_num(values).tolist(),
-    }
-
-
 def run_planner_row(
     s: EconomyTaxesSettings, seeds: int, seed: int, workdir: Path, progress: CellProgress
 ) -> dict[str, Any]:
@@ -204,8 +197,8 @@ def run_planner_row(
     )
     returns = history["agent_episode_return"]  # (seeds, updates, players)
     curves = {
-        "train_swf": _curve(returns[..., -1]),
-        "train_agent_utility": _curve(returns[..., :-1].mean(axis=-1)),
+        "train_swf": curve(returns[..., -1]),
+        "train_agent_utility": curve(returns[..., :-1].mean(axis=-1)),
     }
     info: dict[str, Any] = {"method": s.method, "train_type": s.train_type}
     learners = runner.params
@@ -229,8 +222,8 @@ def run_planner_row(
             progress=stage(joint_total),
         )
         learners = state.runner.params
-        curves["robust_swf"] = _curve(rounds["principal_return"])
-        curves["lambda"] = _curve(rounds["lambda"].mean(axis=-1))
+        curves["robust_swf"] = curve(rounds["principal_return"])
+        curves["lambda"] = curve(rounds["lambda"].mean(axis=-1))
         info["lambda_final"] = rounds["lambda"][:, -1].tolist()
         info["regret_last"] = rounds["regret"][:, -1].tolist()
     scores = _evaluate(s, program, learners, seed, workdir, stage(joint_total + robust_total))
