@@ -1,4 +1,9 @@
-"""The ``economy-taxes`` cell kind: a fixed tax model's row of the robust-principal Fig. 4 table.
+"""The ``economy-taxes`` cell kind: one row of the robust-principal Fig. 4 table.
+
+Rows with ``method = "fixed"`` (below) are tax models; rows with a learned planner
+(``ai-economist``, ``alg3``, ``ermas``) are trained and evaluated by
+:mod:`robustmas.experiments.economy_planners`, and share this kind's columns, PPO fields and
+report.
 
 Reference: Zhao et al., robust-principal paper, Sec. 6 and Fig. 4 (spec
 ``robust-principal-ermas.md`` Sec. 4 "RP Fig. 4" and Sec. 5).  A fixed tax model (free market,
