@@ -103,6 +103,9 @@ CHECKED_ELSEWHERE = {
     "robustmas.envs.economy.planner_view.EconomyAgentsUnderPlanner": (
         "tests/test_economy.py::test_agents_under_a_frozen_planner"
     ),
+    "robustmas.envs.economy.joint_view.EconomyJoint": (
+        "tests/test_economy_joint.py::test_joint_view_conforms"
+    ),
     # Agents and planner are heterogeneous (dict observations): not a protocol environment;
     # its protocol view is EconomyAgents, above.
     "robustmas.envs.economy.env.GatherTradeBuild": "tests/test_economy.py (AIE replays)",
