@@ -45,7 +45,7 @@ from robustmas.envs.economy.agents_view import (
 from robustmas.experiments.cells import CellProgress, curve, register_kind
 from robustmas.experiments.chunks import ChunkedProgram, run_chunked, updates_done
 from robustmas.experiments.economy_planners import PLANNER_METHODS, run_planner_row
-from robustmas.experiments.economy_types import ORIGINAL_ALPHA, parse_type
+from robustmas.experiments.economy_types import ORIGINAL_ALPHA, parse_type, types_by_alpha
 from robustmas.rl.config import PPOConfig
 from robustmas.rl.ppo import PPO
 
@@ -335,17 +335,14 @@ class EconomyTaxesKind:
         s: EconomyTaxesSettings = settings
         if s.method != "fixed":
             return run_planner_row(s, seeds, seed, workdir, progress)
-        types = [(label, *parse_type(label)) for label in s.test_types]
-        by_alpha: dict[float, list[tuple[str, float]]] = {}
-        for label, eta, alpha in types:
-            by_alpha.setdefault(alpha, []).append((label, eta))
+        by_alpha = types_by_alpha(s.test_types)
         updates = s.ppo_config(ORIGINAL_ALPHA).num_updates
         total = updates * len(by_alpha)
         per_seed: dict[str, list[float]] = {}
         info: dict[str, Any] = {"taxes": s.taxes, "types": {}}
         curves: dict[str, Any] = {}
         reference: dict[str, float] = {}
-        for g, (alpha, group) in enumerate(sorted(by_alpha.items())):
+        for g, (alpha, group) in enumerate(by_alpha):
             program = _agents(_shape(s), alpha)
             env = program.env
             etas = np.repeat([eta for _, eta in group], seeds)

@@ -50,7 +50,7 @@ from robustmas.envs.economy import GatherTradeBuild
 from robustmas.envs.economy.joint_view import EconomyJoint
 from robustmas.experiments.cells import CellProgress, curve
 from robustmas.experiments.chunks import ChunkedProgram, run_chunked, updates_done
-from robustmas.experiments.economy_types import ORIGINAL_ALPHA, parse_type
+from robustmas.experiments.economy_types import ORIGINAL_ALPHA, parse_type, types_by_alpha
 from robustmas.rl.ppo import RunnerState
 from robustmas.robust.adversarial_sampling import AdversarialSampler, AdversarialSamplingConfig
 from robustmas.robust.evaluation import evaluate_principals, stack_types
@@ -171,11 +171,7 @@ def run_planner_row(
     if s.method == "ai-economist":
         joint_total += s.rounds * s.main_updates
     robust_total = 0 if s.method == "ai-economist" else s.rounds
-    groups: dict[float, list[tuple[str, float]]] = {}
-    for label in s.test_types:
-        eta, alpha = parse_type(label)
-        groups.setdefault(alpha, []).append((label, eta))
-    total = joint_total + robust_total + len(groups)
+    total = joint_total + robust_total + len(types_by_alpha(s.test_types))
 
     def stage(offset: int) -> CellProgress:
         return lambda done, _: progress(offset + done, total)
@@ -247,14 +243,11 @@ def _evaluate(
         with np.load(path, allow_pickle=False) as data:
             if list(data["types"]) == list(s.test_types):
                 return {t: data["scores"][j] for j, t in enumerate(s.test_types)}
-    groups: dict[float, list[tuple[str, float]]] = {}
-    for label in s.test_types:
-        eta, alpha = parse_type(label)
-        groups.setdefault(alpha, []).append((label, eta))
+    groups = types_by_alpha(s.test_types)
     principals = jax.tree_util.tree_map(lambda x: x[:, -1], learners)
     base = dataclasses.replace(program.params, rate_max=jnp.float32(1.0))
     out: dict[str, np.ndarray] = {}
-    for g, (alpha, group) in enumerate(sorted(groups.items())):
+    for g, (alpha, group) in enumerate(groups):
         ppo = s.joint_ppo(alpha)
         config = dataclasses.replace(ppo, total_timesteps=s.eval_updates * ppo.batch_size)
         types = stack_types(

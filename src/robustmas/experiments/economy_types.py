@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["ORIGINAL_ALPHA", "ORIGINAL_ETA", "parse_type"]
+__all__ = ["ORIGINAL_ALPHA", "ORIGINAL_ETA", "parse_type", "types_by_alpha"]
 
 ORIGINAL_ETA, ORIGINAL_ALPHA = 0.23, 0.025
 """The papers' original agents: utility curvature eta 0.23, PPO entropy weight 0.025."""
@@ -28,3 +28,15 @@ def parse_type(label: str) -> tuple[float, float]:
     if number < 0:
         raise ValueError(f"test_types: {label!r}: alpha must be >= 0")
     return ORIGINAL_ETA, number
+
+
+def types_by_alpha(labels: tuple[str, ...]) -> list[tuple[float, list[tuple[str, float]]]]:
+    """Test types grouped by entropy weight (one compiled program each), ascending.
+
+    Returns ``[(alpha, [(label, eta), ...]), ...]`` with the labels in the given order.
+    """
+    groups: dict[float, list[tuple[str, float]]] = {}
+    for label in labels:
+        eta, alpha = parse_type(label)
+        groups.setdefault(alpha, []).append((label, eta))
+    return sorted(groups.items())

@@ -204,9 +204,10 @@ def train_robust_principal(
             the same action, worth 0.166 and 0.179 against the best pure 0.255 and 0.254.
         checks: the principal's strategy is scored exactly (the LP) after every
             ``1 / checks`` of the rounds and each seed keeps its best iterate: the dynamics
-            pass through strategies better than where they end (measured on game 4 with the
-            principal at 0.05 of the agents' learning rate: 0.469 after 300 rounds, 0.177
-            after 1,000).  ``1``: the final iterate only.
+            pass through strategies better than where they end (a one-off measurement on
+            game 4, not in the suite: with the principal at 0.05 of the agents' learning rate,
+            0.469 after 300 rounds and 0.177 after 1,000).  ``1``: the final iterate only; the
+            test shows game 4 then falls short.
 
     Raises:
         ValueError: an unknown method, ``seeds < 1``, a non-finite ``epsilon`` or a config that
