@@ -121,14 +121,14 @@ def bench_ours(
     return result
 
 
-def bench_training(learner: str, updates: int, seed: int = 0) -> dict:
+def bench_training(learner: str, updates: int, seed: int = 0, num_envs: int = 16) -> dict:
     """Env steps/s of PPO training the agents (``EconomyAgents``, free market), the planner
     (``EconomyPlanner``, agents uniform over their allowed actions) or both (``joint``:
     ``EconomyJoint``, one actor-critic per learner, as the learned-planner rows), compile
     excluded.
 
-    The configuration of the ``rp-fig4`` preset: 16 economies x 250 steps per update, 4 epochs
-    of 4 minibatches, masked MLP actor and critic (128, 128).
+    The configuration of the ``rp-fig4`` preset: 16 economies (``num_envs``) x 250 steps per
+    update, 4 epochs of 4 minibatches, masked MLP actor and critic (128, 128).
     """
     from robustmas.envs.economy import GatherTradeBuild
     from robustmas.envs.economy.agents_view import EconomyAgents
@@ -151,9 +151,9 @@ def bench_training(learner: str, updates: int, seed: int = 0) -> dict:
         params = PlannerParams(economy=env.economy.default_params())
         mask = 154
     config = PPOConfig(
-        num_envs=16,
+        num_envs=num_envs,
         num_steps=250,
-        total_timesteps=16 * 250 * updates,
+        total_timesteps=num_envs * 250 * updates,
         update_epochs=4,
         num_minibatches=4,
         actor_hidden=(128, 128),
@@ -176,7 +176,7 @@ def bench_training(learner: str, updates: int, seed: int = 0) -> dict:
     elapsed = time.perf_counter() - t0
     steps = config.batch_size * updates
     return {"learner": learner, "steps_per_s": steps / elapsed, "compile_s": compile_s,
-            "updates": updates, "env_steps": steps}  # fmt: skip
+            "updates": updates, "env_steps": steps, "num_envs": num_envs}  # fmt: skip
 
 
 def bench_alg3_round(rounds: int, seed: int = 0) -> dict:

@@ -59,6 +59,31 @@ def test_a_row_trains_every_type_and_resumes(tmp_path: Path) -> None:
     assert again["per_seed"] == per_seed
 
 
+def test_conv_lstm_agents_read_the_windows_and_train(tmp_path: Path) -> None:
+    """``network = "conv-lstm"``: the convolutions' image is exactly the agents' map and index
+    windows behind the mask; a row trains, evaluates with its LSTM carried, and reruns the
+    same."""
+    from robustmas.envs.economy import GatherTradeBuild
+    from robustmas.envs.economy.agents_view import EconomyAgents
+
+    s = EconomyTaxesSettings(network="conv-lstm", lstm_size=8, test_types=("Original",), **TINY)
+    ppo = s.ppo_config(0.025)
+    assert (ppo.recurrent, ppo.recurrent_size, ppo.conv_image) == ("lstm", 8, (9, 11, 11))
+    layout = EconomyAgents(GatherTradeBuild(tax_model="fixed")).layout()
+    assert layout["map"].start == ppo.action_mask_size == 50
+    assert layout["idx"].start == layout["map"].stop
+    assert layout["idx"].stop - layout["map"].start == 9 * 11 * 11
+    result = ECONOMY_TAXES.run(s, 2, 0, tmp_path, lambda d, t: None)
+    swf = result["per_seed"]["Original"]
+    assert len(swf) == 2 and np.isfinite(swf).all()
+    again = ECONOMY_TAXES.run(s, 2, 0, tmp_path, lambda d, t: None)
+    assert again["per_seed"] == result["per_seed"]
+    with pytest.raises(ValueError, match="network"):
+        EconomyTaxesSettings(network="transformer")
+    with pytest.raises(ValueError, match="network"):
+        EconomyTaxesSettings(network="conv-lstm", method="alg3")
+
+
 def test_saez_evaluation_fills_the_buffer_first() -> None:
     """Measured Saez episodes are taxed by the formula: the warm-up fills the buffer."""
     import jax

@@ -91,3 +91,103 @@ def test_multidiscrete_head_masks_each_component() -> None:
     assert float(dist.log_prob(action)[0]) == pytest.approx(expected, rel=1e-5)
     np.testing.assert_array_equal(np.asarray(dist.mode())[0], [0, int(np.argmax(probs[0, 1]))])
     assert np.isfinite(np.asarray(dist.entropy())).all()
+
+
+def _valid_conv3x3(img: np.ndarray, kernel: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """Plain loops: ``img (H, W, C)``, ``kernel (3, 3, C, F)`` -> ``(H-2, W-2, F)``."""
+    h, w = img.shape[0] - 2, img.shape[1] - 2
+    out = np.zeros((h, w, kernel.shape[-1]))
+    for i in range(h):
+        for j in range(w):
+            out[i, j] = np.einsum("abc,abcf->f", img[i : i + 3, j : j + 3], kernel) + bias
+    return out
+
+
+def test_conv_torso_reads_a_channel_first_image_after_the_mask() -> None:
+    """``image=(C, H, W)``: the inputs after the mask hold a channel-first image that two valid
+    3 x 3 convolutions read; their flattened output and the remaining features feed the MLP.
+    Checked against the same layers computed with NumPy loops."""
+    from robustmas.envs.core import Discrete
+    from robustmas.rl.networks import Actor
+
+    c, h, w, rest = 2, 6, 5, 3
+    actor = Actor(
+        action_space=Discrete(4),
+        hidden_sizes=(8,),
+        activation="relu",
+        mask_size=4,
+        image=(c, h, w),
+        conv_features=(3, 2),
+    )
+    rng = np.random.default_rng(0)
+    image = rng.normal(size=(c, h, w))
+    extra = rng.normal(size=rest)
+    mask = np.array([1.0, 1.0, 0.0, 1.0])
+    x = jnp.asarray(np.concatenate([mask, image.ravel(), extra])[None], jnp.float32)
+    params: Any = actor.init(jax.random.PRNGKey(0), x)
+    p = jax.tree_util.tree_map(np.asarray, params["params"])
+    torso = p["torso"]
+    assert torso["conv_0"]["kernel"].shape == (3, 3, c, 3)
+    assert torso["conv_1"]["kernel"].shape == (3, 3, 3, 2)
+    assert torso["hidden_0"]["kernel"].shape == ((h - 4) * (w - 4) * 2 + rest, 8)
+
+    relu = lambda v: np.maximum(v, 0.0)  # noqa: E731
+    a = relu(_valid_conv3x3(image.transpose(1, 2, 0), **torso["conv_0"]))
+    a = relu(_valid_conv3x3(a, **torso["conv_1"]))
+    hidden = relu(np.concatenate([a.ravel(), extra]) @ torso["hidden_0"]["kernel"]
+                  + torso["hidden_0"]["bias"])  # fmt: skip
+    logits = hidden @ p["head"]["kernel"] + p["head"]["bias"]
+    expected = np.exp(logits - logits.max())
+    expected[2] = 0.0  # masked
+    expected /= expected.sum()
+    dist: Any = actor.apply(params, x)
+    np.testing.assert_allclose(np.asarray(dist.probs)[0], expected, rtol=1e-4, atol=1e-6)
+
+
+def test_conv_critic_skips_the_mask_and_rejects_short_inputs() -> None:
+    """The critic reads the mask as features: its image starts at ``image_offset``."""
+    from robustmas.rl.networks import Critic
+
+    critic = Critic(hidden_sizes=(4,), image=(1, 5, 5), conv_features=(2,), image_offset=3)
+    x = jnp.ones((7, 3 + 25 + 2))
+    params: Any = critic.init(jax.random.PRNGKey(0), x)
+    assert params["params"]["torso"]["hidden_0"]["kernel"].shape == (3 + 9 * 2 + 2, 4)
+    assert critic.apply(params, x).shape == (7,)
+    with pytest.raises(ValueError, match="only 20 features"):
+        critic.init(jax.random.PRNGKey(0), jnp.ones((1, 20)))
+
+
+def test_recurrent_actor_masks_actions() -> None:
+    """A recurrent actor with ``mask_size`` gives masked choices no probability."""
+    from robustmas.envs.core import MultiDiscrete
+    from robustmas.rl.networks import RecurrentActor, initial_carry
+
+    actor = RecurrentActor(action_space=MultiDiscrete((3, 2)), cell="lstm", recurrent_size=8,
+                           mask_size=5, image=(1, 5, 5), conv_features=(2,))  # fmt: skip
+    mask = jnp.array([[1.0, 0.0, 1.0, 0.0, 1.0], [0.0, 1.0, 0.0, 1.0, 1.0]])
+    x = jnp.concatenate([mask, jnp.ones((2, 25 + 2))], axis=1)
+    carry = initial_carry("lstm", 8, (2,))
+    reset = jnp.array([True, False])
+    params: Any = actor.init(jax.random.PRNGKey(0), carry, x, reset)
+    carry2, dist = actor.apply(params, carry, x, reset)
+    probs = np.asarray(dist.parts.probs)
+    np.testing.assert_allclose(probs[0, 0, 1], 0.0, atol=1e-12)
+    np.testing.assert_allclose(probs[1, 0, [0, 2]], 0.0, atol=1e-12)
+    np.testing.assert_allclose(probs[0, 1, 0], 0.0, atol=1e-12)
+    assert jax.tree_util.tree_structure(carry2) == jax.tree_util.tree_structure(carry)
+
+
+@pytest.mark.parametrize(
+    ("fields", "match"),
+    [
+        ({"conv_image": (9, 11)}, "conv_image must be"),
+        ({"conv_image": (9, 11, 0)}, "conv_image must be"),
+        ({"conv_image": (1, 5, 5), "conv_features": ()}, "conv_features"),
+        ({"conv_image": (1, 4, 9), "conv_features": (8, 8)}, "need height and width above 4"),
+    ],
+)
+def test_ppo_config_checks_the_image(fields: dict[str, Any], match: str) -> None:
+    from robustmas.rl.config import PPOConfig
+
+    with pytest.raises(ValueError, match=match):
+        PPOConfig(**fields)

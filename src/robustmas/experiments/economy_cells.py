@@ -27,7 +27,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +52,17 @@ from robustmas.rl.ppo import PPO
 __all__ = ["ECONOMY_TAXES", "EconomyTaxesKind", "EconomyTaxesSettings", "parse_type"]
 
 TAXES = FIXED_TAXES
+NETWORKS = ("mlp", "conv-lstm")
+
+
+def conv_lstm_fields(lstm_size: int) -> dict[str, Any]:
+    """PPO fields of the papers' agent networks: conv over the map and index windows, LSTM."""
+    return {
+        "conv_image": (9, 11, 11),
+        "conv_features": (16, 16),
+        "recurrent": "lstm",
+        "recurrent_size": lstm_size,
+    }
 
 
 @dataclass(frozen=True)
@@ -90,8 +101,16 @@ class EconomyTaxesSettings:
     clip_eps: float = 0.2
     """PPO clipping."""
     hidden: tuple[int, ...] = (128, 128)
-    """Hidden widths of the agents' actor and critic (MLPs over the flat observation; the
-    papers' convolutional + recurrent networks are not used here)."""
+    """Hidden widths of the agents' actor and critic (the dense layers of either network)."""
+    network: str = "mlp"
+    """The agents' networks: ``"mlp"`` (dense layers :attr:`hidden` over the flat
+    observation) or ``"conv-lstm"``, the papers' (RP Table 2, the AI Economist's agents): two
+    3 x 3 convolutions of 16 filters over the 9 x 11 x 11 map and index windows, the dense
+    layers :attr:`hidden`, then an LSTM of :attr:`lstm_size`.  ``conv-lstm`` serves the fixed
+    tax rows; the learned planners' rows train feed-forward learners (Alg. 3 and ERMAS replay
+    single transitions)."""
+    lstm_size: int = 128
+    """Features of the agents' LSTM with ``network = "conv-lstm"`` (RP Table 2: 128)."""
     eval_episodes: int = 16
     """Full episodes rolled out with the trained policies per (type, seed)."""
     checkpoint_updates: int = 20
@@ -145,6 +164,15 @@ class EconomyTaxesSettings:
     """Learned planners: agent seeds per planner and test type (the score is their mean)."""
 
     def __post_init__(self) -> None:
+        if self.network not in NETWORKS:
+            raise ValueError(
+                f"network: expected one of {', '.join(NETWORKS)}, got {self.network!r}"
+            )
+        if self.network != "mlp" and self.method != "fixed":
+            raise ValueError(
+                f"network: {self.network!r} serves the fixed tax rows only; the learned "
+                f"planners ({self.method}) train MLP learners: set network = 'mlp'"
+            )
         if self.taxes not in TAXES:
             raise ValueError(f"taxes: expected one of {', '.join(TAXES)}, got {self.taxes!r}")
         if self.method not in ("fixed", *PLANNER_METHODS):
@@ -214,6 +242,7 @@ class EconomyTaxesSettings:
             activation="relu",
             action_mask_size=50,
             eval_every=0,
+            **(conv_lstm_fields(self.lstm_size) if self.network == "conv-lstm" else {}),
         )
 
 
@@ -233,9 +262,18 @@ def final_metrics(economy: GatherTradeBuild, state: Any) -> dict[str, jax.Array]
 
 
 def rollout_metrics(
-    env: EconomyAgents, policy: Any, key: jax.Array, params: Any, episodes: int
+    env: EconomyAgents,
+    policy: Any,
+    key: jax.Array,
+    params: Any,
+    episodes: int,
+    carry: Any = None,
 ) -> dict[str, jax.Array]:
-    """Run ``episodes`` full episodes with ``policy(key, obs) -> actions``; final metrics.
+    """Run ``episodes`` full episodes with ``policy``; their final metrics.
+
+    ``policy(key, obs, carry, first) -> (carry, actions)``: ``carry`` is the policy's state
+    (``None`` for a stateless one; the initial one is ``carry``) and ``first`` (per agent) says
+    which observations start an episode, where a recurrent policy zeroes its state.
 
     Under Saez's taxes each economy first plays :func:`saez_warmup_episodes` episodes with the
     same policy, carried over by ``reset_from``, so that the measured episode is taxed by the
@@ -245,30 +283,32 @@ def rollout_metrics(
     obs, state = jax.vmap(env.reset, in_axes=(0, None))(
         jax.random.split(key_reset, episodes), params
     )
+    first = jnp.ones(obs.shape[:2], bool)
 
     def play(c: tuple, k: jax.Array) -> tuple[tuple, None]:
-        obs, state = c
+        obs, state, carry, first = c
         k_act, k_step = jax.random.split(k)
-        action = policy(k_act, obs)
+        carry, action = policy(k_act, obs, carry, first)
         obs, state, _, _, _ = jax.vmap(env.step, in_axes=(0, 0, 0, None))(
             jax.random.split(k_step, episodes), state, action, params
         )
-        return (obs, state), None
+        return (obs, state, carry, jnp.zeros_like(first)), None
 
     def episode(c: tuple, k: jax.Array) -> tuple[tuple, None]:
         k_play, k_next = jax.random.split(k)
-        (_, state), _ = jax.lax.scan(play, c, jax.random.split(k_play, params.episode_length))
-        nxt = jax.vmap(env.reset_from, in_axes=(0, 0, None))(
+        (_, state, carry, _), _ = jax.lax.scan(
+            play, c, jax.random.split(k_play, params.episode_length)
+        )
+        obs, state = jax.vmap(env.reset_from, in_axes=(0, 0, None))(
             jax.random.split(k_next, episodes), state, params
         )
-        return nxt, None
+        return (obs, state, carry, jnp.ones_like(first)), None
 
+    c = (obs, state, carry, first)
     if env.economy.tax_model == "saez":
         warm = saez_warmup_episodes(env.economy, params.episode_length)
-        (obs, state), _ = jax.lax.scan(episode, (obs, state), jax.random.split(key_warm, warm))
-    (_, state), _ = jax.lax.scan(
-        play, (obs, state), jax.random.split(key_run, params.episode_length)
-    )
+        c, _ = jax.lax.scan(episode, c, jax.random.split(key_warm, warm))
+    (_, state, _, _), _ = jax.lax.scan(play, c, jax.random.split(key_run, params.episode_length))
     return final_metrics(env.economy, state)
 
 
@@ -283,12 +323,12 @@ def saez_warmup_episodes(economy: GatherTradeBuild, episode_length: int, buffer:
     return -(-buffer // per_episode)
 
 
-def random_policy(key: jax.Array, obs: jax.Array) -> jax.Array:
-    """Uniform over each agent's allowed actions (the mask leads the observation)."""
-    return allowed_uniform(key, obs[..., :50] > 0.5)
+def random_policy(key: jax.Array, obs: jax.Array, carry: Any, first: jax.Array) -> tuple:
+    """Uniform over each agent's allowed actions (the mask leads the observation); stateless."""
+    return carry, allowed_uniform(key, obs[..., :50] > 0.5)
 
 
-class _Agents(ChunkedProgram):
+class AgentsProgram(ChunkedProgram):
     """Masked PPO of one entropy weight, vmapped over (seed, eta) runs."""
 
     def __init__(self, s: EconomyTaxesSettings, ent_coef: float) -> None:
@@ -301,13 +341,33 @@ class _Agents(ChunkedProgram):
             in_axes=(0, 0),
         )
 
+    def evaluate(
+        self, actor: Any, params: Any, key: jax.Array, episodes: int
+    ) -> tuple[dict[str, jax.Array], jax.Array]:
+        """One run's trained (sampled) policy over ``episodes`` full episodes.
+
+        Returns its final metrics (:func:`final_metrics`, one value per episode) and the random
+        policy's swf in the same episodes (the yardstick).
+        """
+        networks = self.trainer.networks
+
+        def trained(k: jax.Array, obs: jax.Array, carry: Any, first: jax.Array) -> tuple:
+            carry, action, _ = networks.sample(actor, k, networks.actor_input(obs), carry, first)
+            return carry, action
+
+        carry = networks.initial_carry((episodes, self.env.num_agents))
+        ours = rollout_metrics(self.env, trained, key, params, episodes, carry)
+        base = rollout_metrics(self.env, random_policy, key, params, episodes)
+        return ours, base["swf"]
+
 
 @lru_cache(maxsize=8)
-def _agents(shape: EconomyTaxesSettings, ent_coef: float) -> _Agents:
-    return _Agents(shape, ent_coef)
+def agents_program(shape: EconomyTaxesSettings, ent_coef: float) -> AgentsProgram:
+    """The compiled agents' program of ``shape`` (settings blanked by :func:`program_shape`)."""
+    return AgentsProgram(shape, ent_coef)
 
 
-def _shape(s: EconomyTaxesSettings) -> EconomyTaxesSettings:
+def program_shape(s: EconomyTaxesSettings) -> EconomyTaxesSettings:
     """Settings with what does not change the compiled programs blanked (cache key)."""
     return dataclasses.replace(s, test_types=("Original",), eval_episodes=1, checkpoint_updates=1)
 
@@ -343,8 +403,7 @@ class EconomyTaxesKind:
         curves: dict[str, Any] = {}
         reference: dict[str, float] = {}
         for g, (alpha, group) in enumerate(by_alpha):
-            program = _agents(_shape(s), alpha)
-            env = program.env
+            program = agents_program(program_shape(s), alpha)
             etas = np.repeat([eta for _, eta in group], seeds)
             env_params = jax.vmap(
                 lambda eta, p=program.params: dataclasses.replace(p, isoelastic_eta=eta)
@@ -368,20 +427,8 @@ class EconomyTaxesKind:
                 config=s,
                 progress=chunk_progress,
             )
-            trainer = program.trainer
-
-            def trained(key: jax.Array, obs: jax.Array, actor: Any, trainer: PPO = trainer):
-                x = trainer.networks.actor_input(obs)
-                return trainer.networks.sample(actor, key, x, None, jnp.zeros(obs.shape[:2]))[1]
-
-            def evaluate(actor: Any, params: Any, key: jax.Array, env: EconomyAgents = env):
-                ours = rollout_metrics(
-                    env, lambda kk, oo: trained(kk, oo, actor), key, params, s.eval_episodes
-                )
-                base = rollout_metrics(env, random_policy, key, params, s.eval_episodes)
-                return ours, base["swf"]
-
             eval_keys = jax.random.split(jax.random.PRNGKey(seed + 1), len(etas))
+            evaluate = partial(program.evaluate, episodes=s.eval_episodes)
             ours, base = jax.jit(jax.vmap(evaluate))(runner.params.actor, env_params, eval_keys)
             for j, (label, eta) in enumerate(group):
                 rows = slice(j * seeds, (j + 1) * seeds)

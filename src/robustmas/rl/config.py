@@ -81,6 +81,14 @@ class PPOConfig:
     actor and critic whose hidden state is carried across steps and reset at episode starts)."""
     recurrent_size: int = 64
     """Features of the recurrent cell (unused when ``recurrent == "none"``)."""
+    conv_image: tuple[int, ...] = ()
+    """``(channels, height, width)`` of an image laid out channel first in every observation
+    right after the action mask (e.g. the economy agents' ``9 x 11 x 11`` map and index
+    windows): convolution layers (:attr:`conv_features`) read it before the hidden layers, in
+    the actor and in a non-centralised critic.  ``()``: plain MLPs."""
+    conv_features: tuple[int, ...] = (16, 16)
+    """Filters of each 3 x 3 convolution layer over :attr:`conv_image` (valid padding; the AI
+    Economist's agents: two layers of 16)."""
     action_mask_size: int = 0
     """``Discrete`` / ``MultiDiscrete`` actions with an action mask: the first
     ``action_mask_size`` entries of every observation are the mask (1 allowed, 0 not: ``n``, or
@@ -107,11 +115,24 @@ class PPOConfig:
             raise ValueError(
                 f"PPOConfig.action_mask_size must be an integer >= 0, got {self.action_mask_size!r}"
             )
-        if self.action_mask_size and self.recurrent != "none":
-            raise ValueError(
-                "PPOConfig.action_mask_size: masks are supported by the MLP actor only; set "
-                "recurrent='none'"
-            )
+        if self.conv_image:
+            shape = self.conv_image
+            if len(shape) != 3 or any(not isinstance(d, int) or d < 1 for d in shape):
+                raise ValueError(
+                    "PPOConfig.conv_image must be (channels, height, width) of positive "
+                    f"integers or (), got {shape!r}"
+                )
+            if not self.conv_features or any(f < 1 for f in self.conv_features):
+                raise ValueError(
+                    "PPOConfig.conv_features: give one positive filter count per convolution "
+                    f"layer, got {self.conv_features!r}"
+                )
+            if min(shape[1:]) <= 2 * len(self.conv_features):
+                raise ValueError(
+                    f"PPOConfig.conv_image {shape}: {len(self.conv_features)} valid 3 x 3 "
+                    "convolutions need height and width above "
+                    f"{2 * len(self.conv_features)}; use fewer conv_features"
+                )
         if not isinstance(self.eval_every, int) or self.eval_every < 0:
             raise ValueError(f"PPOConfig.eval_every must be >= 0, got {self.eval_every!r}")
         for name in ("lr", "clip_eps", "max_grad_norm"):

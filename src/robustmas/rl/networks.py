@@ -232,15 +232,61 @@ def _action_head(
     raise TypeError(f"unsupported action space {space!r}")
 
 
+def split_mask(
+    x: jax.Array, mask_size: int, action_space: Space
+) -> tuple[jax.Array | None, jax.Array]:
+    """The action mask that leads the inputs ``x`` and the inputs after it.
+
+    Returns ``(mask, rest)``; ``mask`` is ``None`` when ``mask_size`` is 0.
+    """
+    if not mask_size:
+        return None, x
+    if mask_width(action_space) != mask_size:
+        raise ValueError(
+            f"action_mask_size {mask_size}: expected a Discrete or MultiDiscrete "
+            f"action space with as many choices, got {action_space!r}"
+        )
+    return x[..., :mask_size] > 0.5, x[..., mask_size:]
+
+
 class _Torso(nn.Module):
-    """Hidden layers ``hidden_0, hidden_1, ...`` of an MLP."""
+    """Hidden layers ``hidden_0, hidden_1, ...`` of an MLP, optionally after convolutions.
+
+    With ``image = (C, H, W)`` the inputs ``x[..., offset : offset + C*H*W]`` are an image laid
+    out channel first (``offset = image_offset``): the layers ``conv_0, conv_1, ...`` (3 x 3,
+    valid padding, ``conv_features`` filters each) read it, and their flattened output replaces
+    it among the inputs of the dense layers (the AI Economist's conv + MLP torso).
+    """
 
     hidden_sizes: Sequence[int]
     activation: str
+    image: Sequence[int] = ()
+    conv_features: Sequence[int] = ()
+    image_offset: int = 0
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         act = _activation(self.activation)
+        if self.image:
+            c, h, w = self.image
+            start, end = self.image_offset, self.image_offset + c * h * w
+            if x.shape[-1] < end:
+                raise ValueError(
+                    f"image {tuple(self.image)} at offset {start}: the inputs have only "
+                    f"{x.shape[-1]} features"
+                )
+            img = jnp.moveaxis(x[..., start:end].reshape(*x.shape[:-1], c, h, w), -3, -1)
+            for i, features in enumerate(self.conv_features):
+                conv = nn.Conv(
+                    features,
+                    (3, 3),
+                    padding="VALID",
+                    kernel_init=orthogonal(math.sqrt(2.0)),
+                    name=f"conv_{i}",
+                )
+                img = act(conv(img))
+            flat = img.reshape(*img.shape[:-3], -1)
+            x = jnp.concatenate([x[..., :start], flat, x[..., end:]], axis=-1)
         for i, size in enumerate(self.hidden_sizes):
             x = act(_dense(size, math.sqrt(2.0), f"hidden_{i}")(x))
         return x
@@ -256,6 +302,9 @@ class Actor(nn.Module):
         min_concentration: floor added to the Dirichlet concentrations (``Simplex`` only).
         mask_size: ``Discrete`` / ``MultiDiscrete`` only: the first ``mask_size`` inputs are an
             action mask (1 allowed), read off the inputs rather than fed to the layers (0: none).
+        image: ``(C, H, W)`` of an image that leads the inputs after the mask, read by
+            convolutions (``()``: none; see ``_Torso``).
+        conv_features: filters of each 3 x 3 convolution layer over ``image``.
 
     """
 
@@ -264,19 +313,16 @@ class Actor(nn.Module):
     activation: str = "tanh"
     min_concentration: float = 1e-2
     mask_size: int = 0
+    image: Sequence[int] = ()
+    conv_features: Sequence[int] = ()
 
     @nn.compact
     def __call__(self, x: jax.Array) -> distrax.Distribution:
         """Action distribution for the observations ``x`` of shape ``(..., features)``."""
-        mask = None
-        if self.mask_size:
-            if mask_width(self.action_space) != self.mask_size:
-                raise ValueError(
-                    f"action_mask_size {self.mask_size}: expected a Discrete or MultiDiscrete "
-                    f"action space with as many choices, got {self.action_space!r}"
-                )
-            mask, x = x[..., : self.mask_size] > 0.5, x[..., self.mask_size :]
-        h = _Torso(self.hidden_sizes, self.activation, name="torso")(x)
+        mask, x = split_mask(x, self.mask_size, self.action_space)
+        h = _Torso(
+            self.hidden_sizes, self.activation, self.image, self.conv_features, name="torso"
+        )(x)
         return _action_head(self, self.action_space, self.min_concentration, h, mask)
 
 
@@ -286,16 +332,29 @@ class Critic(nn.Module):
     Attributes:
         hidden_sizes: widths of the hidden layers.
         activation: ``"tanh"`` or ``"relu"``.
+        image: ``(C, H, W)`` of an image among the inputs, read by convolutions (``()``: none).
+        conv_features: filters of each 3 x 3 convolution layer over ``image``.
+        image_offset: where the image starts among the inputs.
 
     """
 
     hidden_sizes: Sequence[int] = (64, 64)
     activation: str = "tanh"
+    image: Sequence[int] = ()
+    conv_features: Sequence[int] = ()
+    image_offset: int = 0
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         """Values of the inputs ``x`` of shape ``(..., features)``; returns shape ``(...)``."""
-        h = _Torso(self.hidden_sizes, self.activation, name="torso")(x)
+        h = _Torso(
+            self.hidden_sizes,
+            self.activation,
+            self.image,
+            self.conv_features,
+            self.image_offset,
+            name="torso",
+        )(x)
         return _dense(1, 1.0, "head")(h)[..., 0]
 
 
@@ -320,10 +379,20 @@ class _Recurrent(nn.Module):
     activation: str
     cell: str
     recurrent_size: int
+    image: Sequence[int] = ()
+    conv_features: Sequence[int] = ()
+    image_offset: int = 0
 
     @nn.compact
     def __call__(self, carry: Carry, x: jax.Array, reset: jax.Array) -> tuple[Carry, jax.Array]:
-        h = _Torso(self.hidden_sizes, self.activation, name="torso")(x)
+        h = _Torso(
+            self.hidden_sizes,
+            self.activation,
+            self.image,
+            self.conv_features,
+            self.image_offset,
+            name="torso",
+        )(x)
         reset = jnp.asarray(reset, bool)[..., None]
         carry = jax.tree_util.tree_map(lambda c: jnp.where(reset, jnp.zeros_like(c), c), carry)
         if self.cell == "gru":
@@ -349,6 +418,9 @@ class RecurrentActor(nn.Module):
         cell: ``"gru"`` or ``"lstm"``.
         recurrent_size: features of the cell (width of ``h``).
         min_concentration: floor added to the Dirichlet concentrations (``Simplex`` only).
+        mask_size: leading action-mask inputs, as in :class:`Actor`.
+        image: ``(C, H, W)`` image after the mask, read by convolutions (``()``: none).
+        conv_features: filters of each 3 x 3 convolution layer over ``image``.
 
     """
 
@@ -358,6 +430,9 @@ class RecurrentActor(nn.Module):
     cell: str = "gru"
     recurrent_size: int = 64
     min_concentration: float = 1e-2
+    mask_size: int = 0
+    image: Sequence[int] = ()
+    conv_features: Sequence[int] = ()
 
     @nn.compact
     def __call__(
@@ -368,10 +443,17 @@ class RecurrentActor(nn.Module):
         ``carry`` has the batch shape of ``x`` (see :func:`initial_carry`); where ``reset`` is
         true it is replaced by zeros before the step.
         """
+        mask, x = split_mask(x, self.mask_size, self.action_space)
         carry, h = _Recurrent(
-            self.hidden_sizes, self.activation, self.cell, self.recurrent_size, name="core"
+            self.hidden_sizes,
+            self.activation,
+            self.cell,
+            self.recurrent_size,
+            self.image,
+            self.conv_features,
+            name="core",
         )(carry, x, reset)
-        return carry, _action_head(self, self.action_space, self.min_concentration, h)
+        return carry, _action_head(self, self.action_space, self.min_concentration, h, mask)
 
 
 class RecurrentCritic(nn.Module):
@@ -382,6 +464,9 @@ class RecurrentCritic(nn.Module):
         activation: ``"tanh"`` or ``"relu"``.
         cell: ``"gru"`` or ``"lstm"``.
         recurrent_size: features of the cell.
+        image: ``(C, H, W)`` of an image among the inputs, read by convolutions (``()``: none).
+        conv_features: filters of each 3 x 3 convolution layer over ``image``.
+        image_offset: where the image starts among the inputs.
 
     """
 
@@ -389,12 +474,22 @@ class RecurrentCritic(nn.Module):
     activation: str = "tanh"
     cell: str = "gru"
     recurrent_size: int = 64
+    image: Sequence[int] = ()
+    conv_features: Sequence[int] = ()
+    image_offset: int = 0
 
     @nn.compact
     def __call__(self, carry: Carry, x: jax.Array, reset: jax.Array) -> tuple[Carry, jax.Array]:
         """Next carry and values (shape ``(...)``) of inputs ``x`` of shape ``(..., features)``."""
         carry, h = _Recurrent(
-            self.hidden_sizes, self.activation, self.cell, self.recurrent_size, name="core"
+            self.hidden_sizes,
+            self.activation,
+            self.cell,
+            self.recurrent_size,
+            self.image,
+            self.conv_features,
+            self.image_offset,
+            name="core",
         )(carry, x, reset)
         return carry, _dense(1, 1.0, "head")(h)[..., 0]
 

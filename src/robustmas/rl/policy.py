@@ -30,7 +30,15 @@ from robustmas.envs.core import Space
 from robustmas.rl.config import PPOConfig
 from robustmas.rl.networks import Actor, Critic, greedy_action, sample_action
 
-__all__ = ["ActorCritic", "ActorCriticParams", "Batch", "FeedForward", "OneLearner", "OwnInputs"]
+__all__ = [
+    "ActorCritic",
+    "ActorCriticParams",
+    "Batch",
+    "FeedForward",
+    "OneLearner",
+    "OwnInputs",
+    "critic_image",
+]
 
 
 @struct.dataclass
@@ -141,6 +149,21 @@ class ActorCritic(Protocol):
         ...
 
 
+def critic_image(config: PPOConfig) -> dict[str, Any]:
+    """The critic's convolution fields (keyword arguments of its network).
+
+    The actor's image, behind the mask (which the critic reads as features); none for a
+    centralised critic, whose inputs are the env's state.
+    """
+    if not config.conv_image or config.centralized_critic:
+        return {}
+    return {
+        "image": config.conv_image,
+        "conv_features": config.conv_features,
+        "image_offset": config.action_mask_size,
+    }
+
+
 class OwnInputs:
     """Networks that read the observations as they are (no agent id appended)."""
 
@@ -186,8 +209,12 @@ class FeedForward(OneLearner):
             activation=config.activation,
             min_concentration=config.min_concentration,
             mask_size=config.action_mask_size,
+            image=config.conv_image,
+            conv_features=config.conv_features,
         )
-        self.critic = Critic(hidden_sizes=config.critic_hidden, activation=config.activation)
+        self.critic = Critic(
+            hidden_sizes=config.critic_hidden, activation=config.activation, **critic_image(config)
+        )
 
     def init(
         self, key_actor: jax.Array, key_critic: jax.Array, x: jax.Array, critic_x: jax.Array

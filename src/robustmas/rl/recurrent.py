@@ -27,7 +27,7 @@ from robustmas.rl.networks import (
     initial_carry,
     sample_action,
 )
-from robustmas.rl.policy import ActorCriticParams, Batch, OneLearner
+from robustmas.rl.policy import ActorCriticParams, Batch, OneLearner, critic_image
 
 __all__ = ["Recurrent"]
 
@@ -51,12 +51,16 @@ class Recurrent(OneLearner):
             cell=config.recurrent,
             recurrent_size=config.recurrent_size,
             min_concentration=config.min_concentration,
+            mask_size=config.action_mask_size,
+            image=config.conv_image,
+            conv_features=config.conv_features,
         )
         self.critic = RecurrentCritic(
             hidden_sizes=config.critic_hidden,
             activation=config.activation,
             cell=config.recurrent,
             recurrent_size=config.recurrent_size,
+            **critic_image(config),
         )
 
     def initial_carry(self, batch_shape: tuple[int, ...]) -> Any:
