@@ -292,6 +292,18 @@ class _Torso(nn.Module):
         return x
 
 
+def _torso(module: Any) -> _Torso:
+    """The ``torso`` of a network module with the torso's fields (inside its ``__call__``)."""
+    return _Torso(
+        module.hidden_sizes,
+        module.activation,
+        module.image,
+        module.conv_features,
+        getattr(module, "image_offset", 0),
+        name="torso",
+    )
+
+
 class Actor(nn.Module):
     """MLP policy returning a distrax distribution over actions of ``action_space``.
 
@@ -320,9 +332,7 @@ class Actor(nn.Module):
     def __call__(self, x: jax.Array) -> distrax.Distribution:
         """Action distribution for the observations ``x`` of shape ``(..., features)``."""
         mask, x = split_mask(x, self.mask_size, self.action_space)
-        h = _Torso(
-            self.hidden_sizes, self.activation, self.image, self.conv_features, name="torso"
-        )(x)
+        h = _torso(self)(x)
         return _action_head(self, self.action_space, self.min_concentration, h, mask)
 
 
@@ -347,14 +357,7 @@ class Critic(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         """Values of the inputs ``x`` of shape ``(..., features)``; returns shape ``(...)``."""
-        h = _Torso(
-            self.hidden_sizes,
-            self.activation,
-            self.image,
-            self.conv_features,
-            self.image_offset,
-            name="torso",
-        )(x)
+        h = _torso(self)(x)
         return _dense(1, 1.0, "head")(h)[..., 0]
 
 
@@ -385,14 +388,7 @@ class _Recurrent(nn.Module):
 
     @nn.compact
     def __call__(self, carry: Carry, x: jax.Array, reset: jax.Array) -> tuple[Carry, jax.Array]:
-        h = _Torso(
-            self.hidden_sizes,
-            self.activation,
-            self.image,
-            self.conv_features,
-            self.image_offset,
-            name="torso",
-        )(x)
+        h = _torso(self)(x)
         reset = jnp.asarray(reset, bool)[..., None]
         carry = jax.tree_util.tree_map(lambda c: jnp.where(reset, jnp.zeros_like(c), c), carry)
         if self.cell == "gru":
@@ -406,6 +402,20 @@ class _Recurrent(nn.Module):
         else:
             raise ValueError(f"cell must be one of {list(RECURRENT_CELLS)}, got {self.cell!r}")
         return cell(carry, h)
+
+
+def _core(module: Any) -> _Recurrent:
+    """The ``core`` (torso and cell) of a recurrent module (inside its ``__call__``)."""
+    return _Recurrent(
+        module.hidden_sizes,
+        module.activation,
+        module.cell,
+        module.recurrent_size,
+        module.image,
+        module.conv_features,
+        getattr(module, "image_offset", 0),
+        name="core",
+    )
 
 
 class RecurrentActor(nn.Module):
@@ -444,15 +454,7 @@ class RecurrentActor(nn.Module):
         true it is replaced by zeros before the step.
         """
         mask, x = split_mask(x, self.mask_size, self.action_space)
-        carry, h = _Recurrent(
-            self.hidden_sizes,
-            self.activation,
-            self.cell,
-            self.recurrent_size,
-            self.image,
-            self.conv_features,
-            name="core",
-        )(carry, x, reset)
+        carry, h = _core(self)(carry, x, reset)
         return carry, _action_head(self, self.action_space, self.min_concentration, h, mask)
 
 
@@ -481,16 +483,7 @@ class RecurrentCritic(nn.Module):
     @nn.compact
     def __call__(self, carry: Carry, x: jax.Array, reset: jax.Array) -> tuple[Carry, jax.Array]:
         """Next carry and values (shape ``(...)``) of inputs ``x`` of shape ``(..., features)``."""
-        carry, h = _Recurrent(
-            self.hidden_sizes,
-            self.activation,
-            self.cell,
-            self.recurrent_size,
-            self.image,
-            self.conv_features,
-            self.image_offset,
-            name="core",
-        )(carry, x, reset)
+        carry, h = _core(self)(carry, x, reset)
         return carry, _dense(1, 1.0, "head")(h)[..., 0]
 
 
