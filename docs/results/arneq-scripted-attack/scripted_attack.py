@@ -7,7 +7,8 @@ landmark, agent 2 for its own, and the adversary (agent 1, or agents 1 and 2) fo
 the point just beyond the victim on the far side from its landmark, so contact pushes it away).
 The victim's undiscounted return over the episode is averaged over 2,000 random episodes, at the
 paper's 25 steps (decision 9) and at 50 and 100 steps, beside the victim's return when
-everybody heads home.
+everybody heads home.  A second table varies the collision rule at 25 steps (``RULES``):
+without contact forces agents can overlap, so a collision can last several steps.
 """
 
 from __future__ import annotations
@@ -51,20 +52,43 @@ def episode(
     return rewards.sum()
 
 
-def main() -> None:
-    """Print the table."""
+RULES = {
+    # name: SpreadParams fields; decision 9 candidates (docs/results/arneq-scripted-attack/NOTE.md)
+    "spec": {},
+    "no-contact": {"contact_force": 0.0},
+    "no-contact, radius x2": {"contact_force": 0.0, "size": 0.3},
+}
+
+
+def returns(params: SpreadParams, script: str, m: int) -> tuple[float, float]:
+    """Mean and s.e. of the victim's return over 2,000 episodes."""
     env = IndependentSpread()
+    keys = jax.random.split(jax.random.PRNGKey(0), 2000)
+    run = jax.jit(jax.vmap(lambda k: episode(k, env, params, script, m)))
+    r = np.asarray(run(keys))
+    return float(r.mean()), float(r.std(ddof=1) / np.sqrt(len(r)))
+
+
+SCRIPTS = (("none", 0), ("chase", 1), ("block", 1), ("push", 1), ("push", 2))
+
+
+def main() -> None:
+    """Print the tables: horizons under the spec's rule, then the rules at 25 steps."""
     print("| horizon | script | adversaries | victim return (mean +- s.e.) | per step |")
     print("|---:|---|---:|---:|---:|")
     for horizon in (25, 50, 100):
         params = SpreadParams(episode_length=horizon)
-        for script, m in (("none", 0), ("chase", 1), ("block", 1), ("push", 1), ("push", 2)):
-            keys = jax.random.split(jax.random.PRNGKey(0), 2000)
-            run = jax.jit(jax.vmap(lambda k, p=params, sc=script, n=m: episode(k, env, p, sc, n)))
-            r = np.asarray(run(keys))
-            se = r.std(ddof=1) / np.sqrt(len(r))
-            mean = r.mean()
+        for script, m in SCRIPTS:
+            mean, se = returns(params, script, m)
             print(f"| {horizon} | {script} | {m} | {mean:.1f} +- {se:.1f} | {mean / horizon:.2f} |")
+    print()
+    print("| rule (25 steps) | script | adversaries | victim return (mean +- s.e.) | per step |")
+    print("|---|---|---:|---:|---:|")
+    for rule, fields in RULES.items():
+        params = SpreadParams(episode_length=25, **fields)
+        for script, m in SCRIPTS:
+            mean, se = returns(params, script, m)
+            print(f"| {rule} | {script} | {m} | {mean:.1f} +- {se:.1f} | {mean / 25:.2f} |")
 
 
 if __name__ == "__main__":
