@@ -59,6 +59,7 @@ def test_a_row_trains_every_type_and_resumes(tmp_path: Path) -> None:
     assert again["per_seed"] == per_seed
 
 
+@pytest.mark.slow  # 75 s on 2 cores: XLA compiles the convolutions inside the LSTM replay
 def test_conv_lstm_agents_read_the_windows_and_train(tmp_path: Path) -> None:
     """``network = "conv-lstm"``: the convolutions' image is exactly the agents' map and index
     windows behind the mask; a row trains, evaluates with its LSTM carried, and reruns the
