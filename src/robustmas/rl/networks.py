@@ -292,16 +292,20 @@ class _Torso(nn.Module):
         return x
 
 
+def _torso_fields(module: Any) -> dict[str, Any]:
+    """The :class:`_Torso` fields of a network module (its ``image_offset`` 0 if it has none)."""
+    return {
+        "hidden_sizes": module.hidden_sizes,
+        "activation": module.activation,
+        "image": module.image,
+        "conv_features": module.conv_features,
+        "image_offset": getattr(module, "image_offset", 0),
+    }
+
+
 def _torso(module: Any) -> _Torso:
-    """The ``torso`` of a network module with the torso's fields (inside its ``__call__``)."""
-    return _Torso(
-        module.hidden_sizes,
-        module.activation,
-        module.image,
-        module.conv_features,
-        getattr(module, "image_offset", 0),
-        name="torso",
-    )
+    """The ``torso`` of a network module (inside its ``__call__``)."""
+    return _Torso(**_torso_fields(module), name="torso")
 
 
 class Actor(nn.Module):
@@ -407,14 +411,7 @@ class _Recurrent(nn.Module):
 def _core(module: Any) -> _Recurrent:
     """The ``core`` (torso and cell) of a recurrent module (inside its ``__call__``)."""
     return _Recurrent(
-        module.hidden_sizes,
-        module.activation,
-        module.cell,
-        module.recurrent_size,
-        module.image,
-        module.conv_features,
-        getattr(module, "image_offset", 0),
-        name="core",
+        cell=module.cell, recurrent_size=module.recurrent_size, **_torso_fields(module), name="core"
     )
 
 
