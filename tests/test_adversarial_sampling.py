@@ -134,6 +134,7 @@ def test_alg1_keeps_the_principal_alg3_trains_it_slowly_and_runs_repeat() -> Non
     np.testing.assert_allclose(factors[0], [1.0, 1.0, 0.2])
 
 
+@pytest.mark.slow  # CI time: an eps sweep of Monte-Carlo regrets
 def test_monte_carlo_regret_matches_the_exact_dp_regret_across_eps() -> None:
     """Issue 11's acceptance: MC regret within 10% (or its 95% interval) of the exact regret.
 

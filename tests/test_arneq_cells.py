@@ -58,6 +58,7 @@ def test_a_row_trains_attacks_every_victim_and_subset_and_resumes(tmp_path: Path
     assert again["per_seed"] == per_seed
 
 
+@pytest.mark.slow  # CI time: trains a victim, its attack and the continuation
 def test_fig5_continuation_reports_victim_zero_gain(tmp_path: Path) -> None:
     s = ArneqTableSettings(
         method="naive", attack_sizes=(1,), attack_subsets="cyclic", continuation=0.5, **TINY

@@ -200,6 +200,7 @@ def test_same_seed_same_numbers_and_frozen_learners_stay_frozen() -> None:
     assert not _tree_equal(agent(c1.benign, 0), agent(s3.benign, 0))
 
 
+@pytest.mark.slow  # CI time: trains attacks; the same-seed test runs ART's programs
 def test_a_trained_attack_hurts_every_victim() -> None:
     """Learning yardstick: adversaries trained from scratch against frozen benign policies
     lower each victim's return well below its return with nobody corrupted."""

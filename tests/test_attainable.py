@@ -175,6 +175,7 @@ def test_sampled_values_agree_with_exact_values() -> None:
     assert not zeros.any()
 
 
+@pytest.mark.slow  # CI time: trains leaders against two followers
 def test_two_followers_are_estimated() -> None:
     # Matrix design: for tau >= 5 row A and column B are dominant, so the followers differ.
     result = attainable_optimum("matrix-design-v0", episodes=64, final_episodes=512)

@@ -166,6 +166,7 @@ def _train_allocation(monkeypatch: pytest.MonkeyPatch, plain: bool) -> tuple[np.
     return tuple(np.asarray(x) for x in [*leaves, out.metrics["episode_return"]])
 
 
+@pytest.mark.slow  # CI time: trains twice, once per predicate path
 def test_ppo_on_stackelberg_matches_lax_cond(monkeypatch: pytest.MonkeyPatch) -> None:
     """3 seeds x 64 envs vmapped, the batched-predicate path: same training as with lax.cond."""
     got = _train_allocation(monkeypatch, plain=False)

@@ -226,6 +226,7 @@ def test_sampler_methods_and_the_succinct_congestion_game() -> None:
     assert sum(np.ravel(alg2["distribution"])) == pytest.approx(1.0)
 
 
+@pytest.mark.slow  # CI time: trains leaders through the CLI
 def test_train_reports_attainable_and_warns_when_short(tmp_path: Path) -> None:
     # Two updates of allocation k = m = 3 leave the greedy maps short of the attainable optimum
     # (0.9169 under the default 100 rounds, below the limit optimum 1): the JSON reports both
@@ -241,6 +242,7 @@ def test_train_reports_attainable_and_warns_when_short(tmp_path: Path) -> None:
     assert "below the attainable" in result.stderr
 
 
+@pytest.mark.slow  # CI time: trains leaders through the CLI
 def test_train_json_has_no_attainable_for_several_followers(tmp_path: Path) -> None:
     args = ["stackelberg-pomdp", "train", "matrix-design-v0", "--seeds", "2", "--steps", "256"]
     result = runner.invoke(app, [*args, "--json", "--store", str(tmp_path / "r.duckdb")])

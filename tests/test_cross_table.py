@@ -106,6 +106,7 @@ def test_joint_ppo_scales_only_the_principals_learning_rate() -> None:
         runner.params)[-1][-1]))  # fmt: skip
 
 
+@pytest.mark.slow  # CI time: two evaluation programs
 def test_batched_evaluation_equals_one_principal_at_a_time() -> None:
     setup = make_grid_game(GAME + ",episode_length=8")
     config = PPOConfig(num_envs=8, num_steps=8, total_timesteps=8 * 8 * 3, actor_hidden=(8,),
@@ -127,7 +128,10 @@ def test_batched_evaluation_equals_one_principal_at_a_time() -> None:
         assert batch[p].digest == one.digest
 
 
-@pytest.mark.parametrize("method", ["marl", "alg3"])
+@pytest.mark.parametrize(
+    "method",
+    [pytest.param("marl", marks=pytest.mark.slow), "alg3"],  # CI time
+)
 def test_a_row_trains_evaluates_selects_and_resumes(method: str, tmp_path: Path) -> None:
     s = CrossTableSettings(method=method, eps_per_step=0.1, **TINY)  # type: ignore[arg-type]
     seen: list[tuple[int, int]] = []
@@ -154,6 +158,7 @@ def test_a_row_trains_evaluates_selects_and_resumes(method: str, tmp_path: Path)
     assert again["per_seed"] == result["per_seed"]
 
 
+@pytest.mark.slow  # CI time: a learning check
 def test_adversarial_columns_are_worse_for_a_trained_principal(tmp_path: Path) -> None:
     # Adv(Q = 1) agents earn r_i - r_0: trained against them, a principal must earn less than
     # against the original agents (the same principals, the same agent seeds).
@@ -288,6 +293,7 @@ def test_exact_scores_match_monte_carlo_of_the_same_agents() -> None:
         make_grid_game("released-code-v0:augmented=true", obs="cell").env.cell_observations()
 
 
+@pytest.mark.slow  # CI time: test_exact_scores_match_monte_carlo_... checks exact scores
 def test_a_row_with_exact_scoring_reports_the_yardstick(tmp_path: Path) -> None:
     s = CrossTableSettings(method="marl", exact=True, **TINY)  # type: ignore[arg-type]
     result = CROSS_TABLE.run(s, 3, 0, tmp_path, lambda d, t: None)

@@ -255,7 +255,10 @@ def _random_episodes(tax_model: str, episodes: int, seed: int) -> dict[str, np.n
     return {k: np.asarray(v) for k, v in jax.jit(jax.vmap(episode))(keys).items()}
 
 
-@pytest.mark.parametrize("setting,tax_model", [("planner", "planner"), ("free_market", "fixed")])
+@pytest.mark.parametrize(
+    "setting,tax_model",
+    [pytest.param("planner", "planner", marks=pytest.mark.slow), ("free_market", "fixed")],
+)  # CI time
 def test_random_policy_statistics(setting: str, tax_model: str) -> None:
     """Mean episode statistics of a masked random policy within 3 combined s.e. of AIE's.
 
@@ -726,6 +729,7 @@ def test_pettingzoo_saez_buffer_survives_unseeded_resets() -> None:
     assert int(env._state.saez.count) == 0
 
 
+@pytest.mark.slow  # CI time: the joint view's conformance test stays in the default suite
 def test_planner_view_conforms_and_its_learner_obeys_the_mask() -> None:
     """The planner as a one-learner env: protocol check; PPO's planner keeps rates between
     periods (only "keep" allowed) and sets them on a period's first step."""

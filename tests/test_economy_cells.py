@@ -85,6 +85,7 @@ def test_conv_lstm_agents_read_the_windows_and_train(tmp_path: Path) -> None:
         EconomyTaxesSettings(network="conv-lstm", method="alg3")
 
 
+@pytest.mark.slow  # CI time: trains a Saez row
 def test_saez_evaluation_fills_the_buffer_first() -> None:
     """Measured Saez episodes are taxed by the formula: the warm-up fills the buffer."""
     import jax
@@ -181,6 +182,7 @@ def test_planner_settings_name_the_field_to_fix() -> None:
         EconomyTaxesSettings(method="alg3", eval_updates=0)
 
 
+@pytest.mark.slow  # CI time: the fixed-tax row test covers training, evaluation and resume
 def test_a_robust_planner_row_trains_evaluates_and_resumes(tmp_path: Path) -> None:
     """Pretraining, joint training, Alg. 3 rounds and the frozen-planner evaluation of a tiny
     row; the multipliers follow the dual step; a rerun resumes to the same numbers."""

@@ -85,6 +85,7 @@ def test_free_market_when_the_highest_rate_is_zero(env: EconomyJoint) -> None:
     assert (np.asarray(state.rates) == 0).all()
 
 
+@pytest.mark.slow  # CI time: trains the joint planner and agents
 def test_joint_ppo_policies_keep_to_their_components(env: EconomyJoint) -> None:
     """Masked MultiDiscrete heads with separate parameters: agents never touch the brackets,
     the planner never acts as an agent; a frozen planner stays bit for bit, a trainable one

@@ -62,6 +62,7 @@ def test_fresh_agents_per_type_with_a_frozen_principal() -> None:
     np.testing.assert_array_equal(result.returns, again.returns)
 
 
+@pytest.mark.slow  # CI time: a learning check
 def test_adversarial_test_agents_hurt_the_principal_of_the_tragedy() -> None:
     # r_0 = (x + y) / 2; Original agents move up (dominant), Adv(Q = 1) agents earn
     # c + (a - 1/2) x - (b + 1/2) y and move down: the principal's return must drop.

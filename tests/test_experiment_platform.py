@@ -331,6 +331,7 @@ def test_rows_are_validated() -> None:
         parse_preset(STACKELBERG.replace('critic = ["full"]', 'critic = ["half"]'), "st.toml")
 
 
+@pytest.mark.slow  # CI time: starts a local Ray instance
 def test_ray_backend_gives_the_local_table(
     finished: tuple[Path, str], tiny_file: Path, tmp_path: Path
 ) -> None:

@@ -46,6 +46,7 @@ def test_settings_refuse_exact_scoring_without_cell_observations() -> None:
         GridSamplingSettings(method="alg2")
 
 
+@pytest.mark.slow  # CI time: trains a saturated profile and its deviations
 def test_fresh_deviation_finds_the_regret_of_a_saturated_profile() -> None:
     """Agents that stay put with probability ~1 - 1e-8: PPO's clipped steps from that snapshot
     barely move (the estimate D6 describes misses the regret); from a fresh actor they do."""

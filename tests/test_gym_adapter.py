@@ -164,6 +164,7 @@ def test_core_package_does_not_import_the_adapter() -> None:
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+@pytest.mark.slow  # CI time: a learning check
 def test_sb3_ppo_learns_maintain_optimum() -> None:
     sb3 = pytest.importorskip("stable_baselines3")
     torch = pytest.importorskip("torch")

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from robustmas.experiments.reproduce import Experiment, reproduce_stackelberg, steps_to_target
 
@@ -22,6 +23,7 @@ def test_steps_to_target_uses_the_seed_mean() -> None:
     assert steps_to_target(steps, with_nan, 1.0) == 200
 
 
+@pytest.mark.slow  # CI time: trains every reproduction row
 def test_reproduce_writes_table_json_and_plots(tmp_path: Path) -> None:
     # With one message the follower cannot signal: every map earns exactly 1/3.
     exp = Experiment(

@@ -212,7 +212,7 @@ def test_multiagent_resume_from_disk_equals_uninterrupted(tmp_path):
     assert set(resumed) == set(METRIC_NAMES) | set(AGENT_METRIC_NAMES)
 
 
-@pytest.mark.parametrize("sharing", [False, True])
+@pytest.mark.parametrize("sharing", [pytest.param(False, marks=pytest.mark.slow), True])  # CI time
 def test_learner_entropy_weights(sharing: bool) -> None:
     """Per-learner entropy weights: equal weights train as ``ent_coef`` does; raising one
     learner's weight changes only that learner (separate parameters), and a wrong count or a

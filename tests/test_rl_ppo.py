@@ -370,6 +370,7 @@ def _equal(a, b) -> None:
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
 
 
+@pytest.mark.slow  # CI time: compiles three chunk programs
 def test_chunk_with_remainder_is_one_masked_program():
     """A chunk of 7 with evaluations every 5 = chunks of 5 + 2 = chunks of 3 + 4 (the evaluation
     schedule counts updates over the whole run), and a traced ``active`` gives the same numbers

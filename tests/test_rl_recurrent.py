@@ -138,7 +138,7 @@ def test_recurrent_resume_from_disk_equals_uninterrupted(tmp_path):
     assert int(state.update_step) == 6
 
 
-@pytest.mark.parametrize("sharing", [True, False])
+@pytest.mark.parametrize("sharing", [True, pytest.param(False, marks=pytest.mark.slow)])  # CI time
 def test_recurrent_multi_agent_short_run(sharing):
     row = np.array([[3.0, 0.0], [5.0, 1.0]])
     env = RepeatedMatrixGame(NormalFormGame(np.stack([row, row.T])), episode_length=3)

@@ -68,6 +68,7 @@ def test_value_iteration_is_a_fixed_point_and_validates_input() -> None:
         TabularMarkovGame(game.rewards, game.transitions, 1.0)
 
 
+@pytest.mark.slow  # CI time: the k = n - 1 fixed-point tests stay in the default suite
 def test_k_below_n_minus_1_uses_the_iterated_stage_solver() -> None:
     game = random_markov_game(2, (2, 2, 2), gamma=0.3, seed=5)
     res = robust_value_iteration(game, 1, max_iter=30)

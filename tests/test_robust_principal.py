@@ -77,6 +77,7 @@ def test_cli_train_json_and_errors() -> None:
     assert bad.exit_code == 2 and "--method" in bad.output
 
 
+@pytest.mark.slow  # CI time: ten games; Samuelson's game stays in the default suite
 def test_random_three_player_games_reach_the_best_pure_robust_value() -> None:
     """Issue 11's acceptance on random games: every one of these 10 games passes.
 

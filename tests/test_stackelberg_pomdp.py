@@ -20,6 +20,7 @@ from robustmas.robust.stackelberg_pomdp import (
 )
 
 
+@pytest.mark.slow  # CI time: a learning check
 def test_pure_leaders_find_maintain_and_escape_optima() -> None:
     for setting, optimum, row in (("maintain-v0", 20.0, 0), ("escape-v0", 30.0, 2)):
         params = make_setting(setting)
@@ -29,6 +30,7 @@ def test_pure_leaders_find_maintain_and_escape_optima() -> None:
         assert result.curves.shape == (3, result.steps.size)
 
 
+@pytest.mark.slow  # CI time: the program-cache test compares two runs of one seed too
 def test_same_seed_same_result() -> None:
     params = make_setting("allocation-v0", messages=2, num_rounds=50, num_reward_rounds=5)
     config = default_ppo_config("allocation-v0", total_timesteps=1024)
@@ -63,7 +65,10 @@ def _assert_same_result(a: LeaderResult, b: LeaderResult) -> None:
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
 
 
-@pytest.mark.parametrize("chunked", [False, True])
+@pytest.mark.parametrize(
+    "chunked",
+    [pytest.param(False, marks=pytest.mark.slow), True],  # CI time: one is enough
+)
 def test_program_cache_gives_identical_results(tmp_path: Path, chunked: bool) -> None:
     params = make_setting("allocation-v0", messages=2, num_rounds=50, num_reward_rounds=5)
     config = default_ppo_config("allocation-v0", total_timesteps=128 * 10, eval_every=5)
@@ -151,6 +156,7 @@ def test_cli_names_a_bad_xla_level(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert "ROBUSTMAS_XLA_OPT_LEVEL='fast': expected 0, 1, 2, 3 or 'default'" in result.stderr
 
 
+@pytest.mark.slow  # CI time: trains through the CLI; test_cli_train_json_and_store stays
 def test_cli_train_from_nfg_file(tmp_path: Path) -> None:
     from robustmas.games import library
     from robustmas.games.formats import write_nfg
@@ -305,6 +311,7 @@ def test_checkpointed_run_resumes_exactly(tmp_path: Path) -> None:
         np.testing.assert_array_equal(values, resumed.metrics[name])
 
 
+@pytest.mark.slow  # CI time: compiles two chunk programs
 def test_last_short_chunk_reuses_the_chunk_program(tmp_path: Path) -> None:
     """23 updates in chunks of 10: one compiled chunk program (its tail masked in the last
     chunk), and the same greedy results as training in one call without checkpoints."""
@@ -335,6 +342,7 @@ def test_last_short_chunk_reuses_the_chunk_program(tmp_path: Path) -> None:
         np.testing.assert_allclose(chunked.metrics[name], values, rtol=1e-3, atol=1e-6)
 
 
+@pytest.mark.slow  # CI time: test_checkpointed_run_resumes_exactly covers resume
 def test_cli_resume_finishes_an_interrupted_run(tmp_path: Path) -> None:
     from robustmas.robust.stackelberg_pomdp import TrainingInterrupted
 
