@@ -11,7 +11,7 @@ BIN    := $(VENV)/bin
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -c constraints.txt -e '.[test,gym,sb3,pettingzoo,ray,tensorboard,wandb]'
+	$(PY) -m pip install -q -c constraints.txt -e '.[test,gym,sb3,pettingzoo,ray,tensorboard,wandb,mjx]'
 	touch $@
 
 $(VENV)/.bench: $(VENV)/.installed
@@ -23,7 +23,7 @@ LATEST := .venv-latest
 test-latest:
 	$(PYTHON) -m venv $(LATEST)
 	$(LATEST)/bin/python -m pip install -q --upgrade pip
-	$(LATEST)/bin/python -m pip install -q --upgrade -e '.[test,gym,sb3,pettingzoo,ray,tensorboard,wandb]'
+	$(LATEST)/bin/python -m pip install -q --upgrade -e '.[test,gym,sb3,pettingzoo,ray,tensorboard,wandb,mjx]'
 	$(LATEST)/bin/python -m pip freeze --exclude-editable
 	$(LATEST)/bin/pytest -q
 
