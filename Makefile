@@ -45,8 +45,8 @@ lint: $(VENV)/.installed
 	$(BIN)/pyright
 
 # Two worker processes: most tests are XLA compiles, which use one core each. Measured on the
-# 2-core machine: 53-67 min on one process at XLA's default level; 34.6 min on two at level 0
-# (tests/conftest.py); 18.9 min after the CI-time slow marks. TEST_WORKERS=0: one process.
+# 2-core machine, tests only: 53 min on one process at XLA's default level; 34.6 min on two at
+# level 0 (tests/conftest.py); 14-19 min after the CI-time slow marks. TEST_WORKERS=0: one process.
 TEST_WORKERS ?= 2
 
 test: lint
