@@ -82,6 +82,20 @@ def test_meta_step_moves_each_agent_away_from_its_own_deviation() -> None:
     np.testing.assert_allclose(out[2], [7.0, 7.0])  # the principal is untouched
 
 
+def test_meta_step_snapshot_delta_subtracts_the_path_from_the_snapshot() -> None:
+    """The Reptile reading: ``theta - e (theta' - theta~)``, not ``theta - e (theta' - theta)``."""
+    snapshot = {"w": jnp.zeros((3, 2))}
+    theta = {"w": jnp.array([[1.0, 1.0], [2.0, 2.0], [7.0, 7.0]])}  # after the main update
+    deviations = {"w": jnp.stack([snapshot["w"].at[0].add(0.5), snapshot["w"].at[1].add(-1.0)])}
+    lam = jnp.array([1.0, 50.0])
+    out = meta_step(theta, deviations, lam, 0.2, 2.0, snapshot)["w"]
+    np.testing.assert_allclose(out[0], [1.0 - 0.2 * 0.5] * 2)
+    np.testing.assert_allclose(out[1], [2.0 + 2.0 * 1.0] * 2)
+    np.testing.assert_allclose(out[2], [7.0, 7.0])
+    post = meta_step(theta, deviations, lam, 0.2, 2.0)["w"]  # released code: from theta
+    np.testing.assert_allclose(post[0], [1.0 - 0.2 * (0.5 - 1.0)] * 2)
+
+
 def test_config_errors_name_the_field() -> None:
     with pytest.raises(ValueError, match=r"^ppo.parameter_sharing"):
         AdversarialSamplingConfig(ppo=dataclasses.replace(PPO, parameter_sharing=True))
@@ -91,6 +105,10 @@ def test_config_errors_name_the_field() -> None:
         AdversarialSamplingConfig(ppo=PPO, rounds=0)
     with pytest.raises(ValueError, match=r"^lambda_init"):
         AdversarialSamplingConfig(ppo=PPO, lambda_init=200.0)
+    with pytest.raises(ValueError, match=r"^meta_target"):
+        AdversarialSamplingConfig(ppo=PPO, meta_target="reptile")
+    with pytest.raises(ValueError, match=r"^meta_deviation_updates"):
+        AdversarialSamplingConfig(ppo=PPO, meta_deviation_updates=0)
     with pytest.raises(ValueError, match=r"^deviation_ppo: actor_hidden"):
         AdversarialSamplingConfig(
             ppo=PPO, deviation_ppo=dataclasses.replace(PPO, actor_hidden=(8,))
@@ -204,3 +222,53 @@ def test_kl_radius_bounds_the_realised_deviation_kl() -> None:
         _sampler(kl_radius=0.1, fresh_deviation=True)
     with pytest.raises(ValueError, match="kl_radius: must be > 0"):
         _sampler(kl_radius=0.0)
+
+
+def test_local_meta_deviation_is_a_short_own_reward_step_and_drives_the_meta_step() -> None:
+    """``meta_deviation_updates``: a separate deviation per agent at the main learning rate.
+
+    It changes only the deviating agent's slice, moves it less than the strong regret deviation
+    (lr 0.01, 4 epochs, 10 updates) does, and the round's meta step then moves each agent by
+    exactly ``-min(beta lambda, cap) (theta'_i - theta~_i)`` past the main update.
+    """
+    strong = dataclasses.replace(PPO, lr=0.01, update_epochs=4)
+    fields = {"deviation_ppo": strong, "deviation_updates": 10, "meta_beta": 0.2,
+              "meta_deviation_updates": 2, "meta_target": "snapshot_delta"}  # fmt: skip
+    sampler = _sampler(**fields)
+    state = sampler.init(jax.random.PRNGKey(0), 1.0)
+    snap = state.runner
+    local = jax.jit(sampler.meta_deviations)(snap, jax.random.PRNGKey(5))
+    estimate = jax.jit(sampler.estimate_regret)(snap, jax.random.PRNGKey(5))
+
+    def step_size(actors: Any, i: int) -> float:
+        moved = jax.tree_util.tree_map(lambda d, s: d[i, i] - s[i], actors, snap.params.actor)
+        return float(sum(jnp.sum(x * x) for x in jax.tree_util.tree_leaves(moved)) ** 0.5)
+
+    for i in range(sampler.num_agents):
+        dev = jax.tree_util.tree_map(lambda x, i=i: x[i], local)
+        for k in range(sampler.num_players):
+            mine = jax.tree_util.tree_map(lambda x, k=k: x[k], dev)
+            before = jax.tree_util.tree_map(lambda x, k=k: x[k], snap.params.actor)
+            assert (_digest(mine) == _digest(before)) == (k != i), (i, k)
+        assert 0.0 < step_size(local, i) < 0.5 * step_size(estimate.deviation_actor, i)
+
+    # The round applies the meta step to the main update with these local deviations.
+    new_state, _ = jax.jit(sampler.round)(state)
+    plain = _sampler(**{**fields, "meta_beta": 0.0})
+    no_meta, _ = jax.jit(plain.round)(state)
+    key = jax.random.fold_in(snap.eval_key, state.round)
+    lam = new_state.lam
+    expected = meta_step(
+        no_meta.runner.params.actor,
+        jax.jit(sampler.meta_deviations)(
+            dataclasses.replace(snap, reward_params=Shaping(state.lam, jnp.bool_(True))),
+            jax.random.fold_in(key, 0x6D657461),
+        ),
+        lam, 0.2, 2.0, snap.params.actor,
+    )  # fmt: skip
+    for got, want in zip(
+        jax.tree_util.tree_leaves(new_state.runner.params.actor),
+        jax.tree_util.tree_leaves(expected),
+        strict=True,
+    ):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)

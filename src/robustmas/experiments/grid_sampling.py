@@ -103,6 +103,14 @@ class GridSamplingSettings:
     """Principal's learning rate relative to the agents' (``alg3`` / ``ermas``)."""
     meta_beta: float = 0.2
     """ERMAS meta-step weight (``ermas`` only; D16)."""
+    meta_target: str = "post_update"
+    """The meta step's reading: ``post_update`` (the released code) or ``snapshot_delta``
+    (Reptile; see :attr:`~robustmas.robust.adversarial_sampling.AdversarialSamplingConfig.
+    meta_target`)."""
+    meta_deviation_updates: int | None = None
+    """Main-learning-rate updates of a separate local deviation for the meta step (unset: the
+    meta step uses the regret estimate's deviation; see :attr:`~robustmas.robust.
+    adversarial_sampling.AdversarialSamplingConfig.meta_deviation_updates`)."""
     lr: float = 3e-3
     """Main learners' Adam step size."""
     num_envs: int = 16
@@ -192,6 +200,8 @@ def sampling_config(s: GridSamplingSettings) -> AdversarialSamplingConfig:
         train_principal=s.method != "alg1",
         principal_lr_scale=s.principal_lr_scale,
         meta_beta=s.meta_beta if s.method == "ermas" else 0.0,
+        meta_target=s.meta_target,
+        meta_deviation_updates=s.meta_deviation_updates,
         fresh_deviation=s.fresh_deviation,
         kl_radius=s.kl_radius,
     )

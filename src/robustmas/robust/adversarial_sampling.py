@@ -32,7 +32,14 @@ decisions are cited as D*n*.  Agents ``0..N-1`` and the principal (the last inde
    when ``dynamic_lambda`` is off (the frozen-lambda ablation, RP Fig. 5).
 5. **Meta step** (ERMAS, D16, ``meta_beta > 0``): every agent's actor moves away from its
    deviation, ``theta_i <- theta_i - min(beta lambda_i, cap) (theta'_i - theta_i)`` with
-   ``theta_i`` the post-update parameters (the released code's ``merge_weights``).
+   ``theta_i`` the post-update parameters (the released code's ``merge_weights``), or
+   ``- min(...) (theta'_i - theta~_i)`` (``meta_target = "snapshot_delta"``).  The deviation is
+   the regret estimate's, or with ``meta_deviation_updates`` a separate local one (a few
+   updates at the main learning rate, the released code's kind): the Reptile reading of ER
+   Eq. 13 needs a short path from the snapshot, while the regret estimate needs a deviation
+   close to a best response.  Using one strong deviation for both pushes every agent twice a
+   best-response step away from its best response each round (measured:
+   ``docs/results/ermas-fig3``).
 
 Deviations from the spec's recommendations, and why:
 
@@ -83,6 +90,13 @@ __all__ = [
 ]
 
 
+_META_STREAM = 0x6D657461
+"""``fold_in`` datum of the meta step's deviations' PRNG stream (apart from the estimate's)."""
+
+META_TARGETS = ("post_update", "snapshot_delta")
+"""The meta step's two readings (spec Sec. 2.4, D16)."""
+
+
 @dataclass(frozen=True)
 class AdversarialSamplingConfig:
     """Hyperparameters of RP Alg. 1 / Alg. 3 and ERMAS (spec Sec. 2.2-2.5)."""
@@ -117,6 +131,19 @@ class AdversarialSamplingConfig:
     """ERMAS meta-step weight ``beta`` (0: off, RP Alg. 3; the released ERMAS code 0.2)."""
     meta_cap: float = 2.0
     """Largest meta-step factor ``min(beta lambda_i, cap)`` (released code: 2)."""
+    meta_target: str = "post_update"
+    """What the meta step subtracts: ``post_update`` (``theta_i - e (theta'_i - theta_i)``
+    with ``theta_i`` the post-update parameters, the released code's ``merge_weights``) or
+    ``snapshot_delta`` (``theta_i - e (theta'_i - theta~_i)``, the cleaner Reptile reading of
+    ER Eq. 13; spec Sec. 2.4)."""
+    meta_deviation_updates: int | None = None
+    """``None``: the meta step moves against the regret estimate's deviation (the released
+    code, where both are the same ``K = 2`` updates at the main learning rate).  An integer:
+    the meta step gets its own local deviation, this many updates of the main learners' PPO
+    from the snapshot (:meth:`AdversarialSampler.meta_deviations`), while the regret estimate
+    keeps :attr:`deviation_ppo` and :attr:`deviation_updates`.  A deviation strong enough to
+    approach a best response makes ``theta' - theta~`` a long step, not the Reptile gradient
+    estimate ER Eq. 13 needs (measured: docs/results/ermas-fig3)."""
     deviation_ppo: PPOConfig | None = None
     """PPO of the deviations (``None``: :attr:`ppo`, the released code's choice).  Its
     networks must equal :attr:`ppo`'s; a larger learning rate, more epochs or no entropy bonus
@@ -155,6 +182,13 @@ class AdversarialSamplingConfig:
         for name in ("lambda_lr", "principal_lr_scale", "meta_beta", "meta_cap"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name}: must be >= 0, got {getattr(self, name)}")
+        if self.meta_target not in META_TARGETS:
+            raise ValueError(
+                f"meta_target: expected one of {', '.join(META_TARGETS)}, got {self.meta_target!r}"
+            )
+        k = self.meta_deviation_updates
+        if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
+            raise ValueError(f"meta_deviation_updates: must be an integer >= 1 or None, got {k!r}")
         if self.kl_radius is not None:
             if not self.kl_radius > 0:
                 raise ValueError(f"kl_radius: must be > 0 (or None), got {self.kl_radius}")
@@ -222,11 +256,19 @@ def dual_step(
     return jnp.clip(lam + lr * (regret - epsilon), 0.0, lam_max)
 
 
-def meta_step(actor: Any, deviations: Any, lam: jax.Array, beta: float, cap: float) -> Any:
+def meta_step(
+    actor: Any,
+    deviations: Any,
+    lam: jax.Array,
+    beta: float,
+    cap: float,
+    snapshot: Any = None,
+) -> Any:
     """ERMAS's first-order meta step on separate per-learner actors (spec Sec. 2.4, D16).
 
-    Agent ``i``'s slice moves by ``-min(beta lambda_i, cap) (theta'_i - theta_i)``; the
-    principal (the last slice) is unchanged.
+    Agent ``i``'s slice moves by ``-min(beta lambda_i, cap) (theta'_i - base_i)``, ``base``
+    the current ``actor`` (the released code) or ``snapshot`` when given (the Reptile
+    reading); the principal (the last slice) is unchanged.
 
     Args:
         actor: actor parameters, leaves ``(N + 1, ...)``.
@@ -235,17 +277,20 @@ def meta_step(actor: Any, deviations: Any, lam: jax.Array, beta: float, cap: flo
         lam: multipliers ``(N,)``.
         beta: meta weight.
         cap: largest factor.
+        snapshot: the parameters the deviations started from (``None``: measure the deviation
+            from ``actor``).
     """
     n = lam.shape[0]
     factor = jnp.minimum(beta * lam, cap)
+    base = actor if snapshot is None else snapshot
 
-    def leaf(theta: jax.Array, dev: jax.Array) -> jax.Array:
+    def leaf(theta: jax.Array, dev: jax.Array, start: jax.Array) -> jax.Array:
         own = dev[jnp.arange(n), jnp.arange(n)]  # (N, ...): deviation i's slice i
         shape = (n,) + (1,) * (theta.ndim - 1)
-        moved = theta[:n] - factor.reshape(shape) * (own - theta[:n])
+        moved = theta[:n] - factor.reshape(shape) * (own - start[:n])
         return theta.at[:n].set(moved)
 
-    return jax.tree_util.tree_map(leaf, actor, deviations)
+    return jax.tree_util.tree_map(leaf, actor, deviations, base)
 
 
 @struct.dataclass
@@ -387,6 +432,62 @@ class AdversarialSampler:
         q = cast(Any, self.trainer.policy(mine(actor_q), obs[:, i]))
         return p.kl_divergence(q).mean()
 
+    def _deviate(
+        self,
+        runner: RunnerState,
+        i: jax.Array,
+        key: jax.Array,
+        updates: int,
+        trainer: PPO,
+        start: RunnerState | None = None,
+        reset_optimizer: bool = True,
+        kl_radius: float | None = None,
+    ) -> tuple[Any, jax.Array]:
+        """Agent ``i`` alone, ``updates`` PPO updates of its own reward from ``start``.
+
+        The others and the principal stay at ``runner``'s parameters.  Returns the deviation's
+        actor (leaves ``(N + 1, ...)``, slice ``i`` changed) and its realised
+        ``KL(snapshot || deviation)``; ``kl_radius`` rejects an update that would leave that
+        trust region and stops there (D15).
+        """
+        start = runner if start is None else start
+        fresh = trainer.networks.init_optimizer(trainer.optimizer, runner.params)
+        alone = dataclasses.replace(
+            start,
+            trainable=jnp.arange(self.num_players) == i,
+            reward_params=Shaping(runner.reward_params.lam, jnp.bool_(False)),
+            key=jax.random.fold_in(key, i),
+            opt_state=fresh if reset_optimizer else runner.opt_state,
+        )
+        snapshot = runner.params.actor
+        if kl_radius is None:
+            alone, _ = self._updates(alone, updates, trainer)
+        else:
+            radius = kl_radius
+
+            def bounded(r: RunnerState, _: None) -> tuple[RunnerState, None]:
+                new = trainer.update(r)[0]
+                inside = self._policy_kl(snapshot, new.params.actor, runner.obs, i) <= radius
+                kept = jax.tree_util.tree_map(lambda a, b: jnp.where(inside, b, a), r, new)
+                return kept, None
+
+            alone, _ = jax.lax.scan(bounded, alone, None, length=updates)
+        return alone.params.actor, self._policy_kl(snapshot, alone.params.actor, runner.obs, i)
+
+    def meta_deviations(self, runner: RunnerState, key: jax.Array) -> Any:
+        """Each agent's local deviation for the meta step, leaves ``(N, N + 1, ...)``.
+
+        ``config.meta_deviation_updates`` updates of agent ``i`` alone on its own reward, from
+        the snapshot, with the main learners' PPO and a fresh optimizer: the released code's
+        kind of deviation (``K = 2`` at the main learning rate), whose step is a Reptile
+        estimate of the deviation's path gradient (spec Sec. 2.4).
+        """
+        k = self.config.meta_deviation_updates
+        assert k is not None
+        return jax.vmap(lambda i: self._deviate(runner, i, key, k, self.trainer)[0])(
+            jnp.arange(self.num_agents)
+        )
+
     def returns(self, actor: Any, key: jax.Array, env_params: Any) -> jax.Array:
         """Returns ``(eval_episodes, N + 1)`` of the sampled policies (common random numbers)."""
         return self.trainer.evaluate_returns(
@@ -408,30 +509,12 @@ class AdversarialSampler:
         n = self.num_agents
         key_dev, key_eval = jax.random.split(key)
         dev_trainer = self.deviation_trainer
-        fresh = dev_trainer.networks.init_optimizer(dev_trainer.optimizer, runner.params)
 
         def deviate(i: jax.Array, start: RunnerState = runner) -> tuple[Any, jax.Array]:
-            alone = dataclasses.replace(
-                start,
-                trainable=jnp.arange(self.num_players) == i,
-                reward_params=Shaping(runner.reward_params.lam, jnp.bool_(False)),
-                key=jax.random.fold_in(key_dev, i),
-                opt_state=fresh if cfg.reset_deviation_optimizer else runner.opt_state,
-            )
-            snapshot = runner.params.actor
-            if cfg.kl_radius is None:
-                alone, _ = self._updates(alone, k, dev_trainer)
-            else:
-                radius = cfg.kl_radius
-
-                def bounded(r: RunnerState, _: None) -> tuple[RunnerState, None]:
-                    new = dev_trainer.update(r)[0]
-                    inside = self._policy_kl(snapshot, new.params.actor, runner.obs, i) <= radius
-                    kept = jax.tree_util.tree_map(lambda a, b: jnp.where(inside, b, a), r, new)
-                    return kept, None
-
-                alone, _ = jax.lax.scan(bounded, alone, None, length=k)
-            return alone.params.actor, self._policy_kl(snapshot, alone.params.actor, runner.obs, i)
+            return self._deviate(
+                runner, i, key_dev, k, dev_trainer, start, cfg.reset_deviation_optimizer,
+                cfg.kl_radius,
+            )  # fmt: skip
 
         dev_actor, dev_kl = jax.vmap(deviate)(jnp.arange(n))
         base = self.returns(runner.params.actor, key_eval, runner.env_params)  # (E, N + 1)
@@ -504,8 +587,13 @@ class AdversarialSampler:
             state.lam,
         )
         if cfg.meta_beta > 0:
+            if cfg.meta_deviation_updates is None:
+                deviations = estimate.deviation_actor
+            else:
+                deviations = self.meta_deviations(snap, jax.random.fold_in(key, _META_STREAM))
+            snapshot = snap.params.actor if cfg.meta_target == "snapshot_delta" else None
             actor = meta_step(
-                runner.params.actor, estimate.deviation_actor, lam, cfg.meta_beta, cfg.meta_cap
+                runner.params.actor, deviations, lam, cfg.meta_beta, cfg.meta_cap, snapshot
             )
             runner = dataclasses.replace(
                 runner, params=dataclasses.replace(runner.params, actor=actor)
