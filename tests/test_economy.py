@@ -184,6 +184,24 @@ def test_replay_observations() -> None:
     np.testing.assert_array_equal(got["obs0_agent_idx"], ref["obs0_agent_idx"])
 
 
+@pytest.mark.parametrize("radius", [5, 3])
+def test_agent_image_shape_is_the_windows_the_env_observes(radius: int) -> None:
+    """``agent_image_shape`` (a conv network's input) equals the observed windows and the
+    agents' view layout, for the default 11 x 11 window and a smaller one (shapes only)."""
+    economy = GatherTradeBuild(tax_model="fixed", view_radius=radius)
+    channels, side, width = economy.agent_image_shape
+    assert side == width == 2 * radius + 1 and channels == 9
+    params = economy.default_params()
+    state = jax.eval_shape(lambda k: economy.reset(k, params)[1], jax.random.PRNGKey(0))
+    obs = jax.eval_shape(lambda st: economy.observe(st, params), state)
+    n = economy.n_agents
+    assert obs.agent_map.shape[0] == obs.agent_idx.shape[0] == n
+    stacked = (obs.agent_map.shape[1] + obs.agent_idx.shape[1], *obs.agent_map.shape[2:])
+    assert stacked == economy.agent_image_shape
+    layout = EconomyAgents(economy).layout()
+    assert layout["idx"].stop - layout["map"].start == channels * side * side
+
+
 def _short(key: str) -> str:
     """AIE's flat key without its component prefix (``world-``, ``Build-``, ...)."""
     for prefix in (

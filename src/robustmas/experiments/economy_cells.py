@@ -42,6 +42,7 @@ from robustmas.envs.economy.agents_view import (
     allowed_uniform,
     fixed_tax_economy,
 )
+from robustmas.envs.economy.observation import VIEW_RADIUS, agent_image_shape
 from robustmas.experiments.cells import CellProgress, curve, register_kind
 from robustmas.experiments.chunks import ChunkedProgram, run_chunked, updates_done
 from robustmas.experiments.economy_planners import PLANNER_METHODS, run_planner_row
@@ -56,9 +57,12 @@ NETWORKS = ("mlp", "conv-lstm")
 
 
 def conv_lstm_fields(lstm_size: int) -> dict[str, Any]:
-    """PPO fields of the papers' agent networks: conv over the map and index windows, LSTM."""
+    """PPO fields of the papers' agent networks: conv over the map and index windows, LSTM.
+
+    The image is the economy's (every row here uses the default 11 x 11 window).
+    """
     return {
-        "conv_image": (9, 11, 11),
+        "conv_image": agent_image_shape(VIEW_RADIUS),
         "conv_features": (16, 16),
         "recurrent": "lstm",
         "recurrent_size": lstm_size,

@@ -29,6 +29,7 @@ from robustmas.envs.economy.env import (
     EconomyState,
     GatherTradeBuild,
 )
+from robustmas.envs.economy.observation import AGENT_INDEX_CHANNELS, AGENT_MAP_CHANNELS
 
 __all__ = ["FIXED_TAXES", "EconomyAgents", "allowed_uniform", "fixed_tax_economy", "flatten_agents"]
 
@@ -91,11 +92,11 @@ class EconomyAgents:
 
     def _init_view(self, economy: GatherTradeBuild) -> None:
         self.economy = economy
-        side = 2 * economy.view_radius + 1
+        _, side, _ = economy.agent_image_shape
         self._sizes = {
             "mask": economy.num_actions,
-            "map": 7 * side * side,
-            "idx": 2 * side * side,
+            "map": AGENT_MAP_CHANNELS * side * side,
+            "idx": AGENT_INDEX_CHANNELS * side * side,
             "flat": economy.agent_flat_size,
         }
 

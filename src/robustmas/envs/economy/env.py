@@ -70,7 +70,13 @@ from robustmas.envs.economy.layout import (
     ranked_build_payments,
     ranked_corners,
 )
-from robustmas.envs.economy.observation import AGENT_FEATURES, PLANNER_FEATURES, EconomyObs
+from robustmas.envs.economy.observation import (
+    AGENT_FEATURES,
+    PLANNER_FEATURES,
+    VIEW_RADIUS,
+    EconomyObs,
+    agent_image_shape,
+)
 from robustmas.envs.economy.saez import (
     SaezState,
     saez_add,
@@ -220,12 +226,17 @@ class GatherTradeBuild:
     num_brackets = 7
     """Seven US-federal brackets."""
 
+    @property
+    def agent_image_shape(self) -> tuple[int, int, int]:
+        """``(9, side, side)``: an agent's map and index windows as one image."""
+        return agent_image_shape(self.view_radius)
+
     def __init__(
         self,
         tax_model: TaxModel = "planner",
         layout: str = "quadrant_25x25_20each_30clump",
         n_agents: int = 4,
-        view_radius: int = 5,
+        view_radius: int = VIEW_RADIUS,
         rules: market.MarketRules | None = None,
         build_labor: float = 10.0,
         move_labor: float = 1.0,

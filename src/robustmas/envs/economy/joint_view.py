@@ -32,6 +32,7 @@ and final ``swf``).  Agent types are data in :class:`~robustmas.envs.economy.env
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import jax
@@ -72,8 +73,7 @@ class EconomyJoint:
         self.brackets = economy.num_brackets
         self.mask_size = self.agent_actions + self.brackets * self.choices
         """Width of the joint mask that leads every observation."""
-        side = 2 * economy.view_radius + 1
-        agent_features = 9 * side * side + economy.agent_flat_size
+        agent_features = math.prod(economy.agent_image_shape) + economy.agent_flat_size
         height, width = economy.layout.shape
         planner_features = economy.planner_flat_size + (8 * height * width if planner_maps else 0)
         self.feature_size = max(agent_features, planner_features)

@@ -26,13 +26,34 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AGENT_FEATURES",
+    "AGENT_INDEX_CHANNELS",
+    "AGENT_MAP_CHANNELS",
     "PLANNER_FEATURES",
+    "VIEW_RADIUS",
     "EconomyObs",
     "action_masks",
+    "agent_image_shape",
     "flat_features",
     "observe",
     "world_maps",
 ]
+
+VIEW_RADIUS = 5
+"""Half-width of the agents' egocentric window (the AI Economist's 11 x 11)."""
+AGENT_MAP_CHANNELS = 7
+"""Channels of an agent's map window: the six world maps and the in-bounds map."""
+AGENT_INDEX_CHANNELS = 2
+"""Channels of an agent's index window: house owners and agents (the agent itself as 1)."""
+
+
+def agent_image_shape(view_radius: int = VIEW_RADIUS) -> tuple[int, int, int]:
+    """``(channels, side, side)``: an agent's map and index windows stacked, ``side = 2 r + 1``.
+
+    This is the image a network's convolutions read.
+    """
+    side = 2 * view_radius + 1
+    return (AGENT_MAP_CHANNELS + AGENT_INDEX_CHANNELS, side, side)
+
 
 _COIN = 0  # inventory column of coin; resource r is column 1 + r
 _INV_SCALE = 0.01  # the AI Economist's observation scaling of inventories and price history
@@ -204,7 +225,7 @@ def observe(env: GatherTradeBuild, state: EconomyState, params: EconomyParams) -
     windows = jax.vmap(lambda loc: jax.lax.dynamic_slice(padded, (0, loc[0], loc[1]), size))(
         state.loc
     )
-    agent_map, agent_idx = windows[:, :7], windows[:, 7:]
+    agent_map, agent_idx = windows[:, :AGENT_MAP_CHANNELS], windows[:, AGENT_MAP_CHANNELS:]
     me = jnp.arange(2, n + 2, dtype=jnp.uint8)[:, None, None, None]
     agent_idx = jnp.where(agent_idx == me, jnp.uint8(1), agent_idx)
 
