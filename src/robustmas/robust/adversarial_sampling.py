@@ -48,6 +48,11 @@ Deviations from the spec's recommendations, and why:
   then exactly "agent ``i`` plays a fine-tuned copy while the others keep ``theta~``", with no
   leakage through shared weights, and the principal's slow learning rate is a per-learner
   factor (:func:`~robustmas.rl.optim.with_learner_scale`) in the same compiled program.
+* D16 takes the meta step's ``theta'_i`` from the regret estimate.  With the strong
+  deviations a regret estimate needs (``deviation_ppo``, ``fresh_deviation``) that collapsed
+  every ERMAS run to the principal's worst corner, eps = 0 included (docs/results/ermas-fig2);
+  ``meta_deviation_updates`` gives the meta step a short deviation of its own (the ERMAS
+  presets use 2), which is what the released code's single ``K = 2`` deviation amounts to.
 * D16's meta step moves the actor only: the deviation's critic learned the agent's raw return,
   the main critic the shaped one, so mixing them has no meaning.
 * D15's trust region is an optional stop (``kl_radius``): a deviation update that would take
