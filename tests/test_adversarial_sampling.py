@@ -272,3 +272,21 @@ def test_local_meta_deviation_is_a_short_own_reward_step_and_drives_the_meta_ste
         strict=True,
     ):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_exact_regret_mode_skips_a_meta_step_that_has_no_deviation() -> None:
+    """Without deviations (exact regret) ERMAS's meta step is a no-op, not a stretched step."""
+    setup = make_grid_game(f"tragedy-v0:episode_length={T}")
+
+    def sampler(beta: float) -> AdversarialSampler:
+        config = AdversarialSamplingConfig(ppo=PPO, main_updates=2, eval_episodes=4, meta_beta=beta)
+        return AdversarialSampler(
+            config, setup.env, setup.params, exact_regret=lambda r: jnp.full((2,), 0.5)
+        )
+
+    ermas, alg3 = sampler(0.2), sampler(0.0)
+    state = ermas.init(jax.random.PRNGKey(0), 1.0)
+    got, _ = jax.jit(ermas.round)(state)
+    want, _ = jax.jit(alg3.round)(state)
+    assert _digest(got.runner.params) == _digest(want.runner.params)
+    assert _digest(got.runner.params) != _digest(state.runner.params)

@@ -355,7 +355,8 @@ class AdversarialSampler:
         self.exact_regret = exact_regret
         """Optional exact regret ``runner -> (N,)`` used instead of the Monte-Carlo deviations
         (the spec's "exact-regret mode", e.g. the stage-game regret of a one-shot game); the
-        meta step then has no deviation to move away from and does nothing."""
+        meta step then has no deviation to move away from and is skipped, unless
+        ``meta_deviation_updates`` gives it one."""
 
         def learner(ppo: PPOConfig) -> PPO:
             optimizer = ppo_optimizer(ppo, scale_by_learner())
@@ -591,7 +592,10 @@ class AdversarialSampler:
             dual_step(state.lam, estimate.regret, state.epsilon, cfg.lambda_lr, cfg.lambda_max),
             state.lam,
         )
-        if cfg.meta_beta > 0:
+        # The exact-regret mode has no deviation to move away from unless the meta step has its
+        # own; its placeholder (the snapshot) would otherwise stretch the main step by 1 + e.
+        has_deviation = self.exact_regret is None or cfg.meta_deviation_updates is not None
+        if cfg.meta_beta > 0 and has_deviation:
             if cfg.meta_deviation_updates is None:
                 deviations = estimate.deviation_actor
             else:
