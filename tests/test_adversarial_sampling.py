@@ -17,6 +17,7 @@ from robustmas.experiments.tragedy_sweep import AGENT_PPO
 from robustmas.games.grid_tables import tragedy_tables
 from robustmas.rl.ppo import StepData
 from robustmas.robust.adversarial_sampling import (
+    _META_STREAM,  # pyright: ignore[reportPrivateUsage]
     AdversarialSampler,
     AdversarialSamplingConfig,
     Shaping,
@@ -262,7 +263,7 @@ def test_local_meta_deviation_is_a_short_own_reward_step_and_drives_the_meta_ste
         no_meta.runner.params.actor,
         jax.jit(sampler.meta_deviations)(
             dataclasses.replace(snap, reward_params=Shaping(state.lam, jnp.bool_(True))),
-            jax.random.fold_in(key, 0x6D657461),
+            jax.random.fold_in(key, _META_STREAM),
         ),
         lam, 0.2, 2.0, snap.params.actor,
     )  # fmt: skip

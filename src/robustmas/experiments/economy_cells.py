@@ -42,7 +42,7 @@ from robustmas.envs.economy.agents_view import (
     allowed_uniform,
     fixed_tax_economy,
 )
-from robustmas.envs.economy.observation import VIEW_RADIUS, agent_image_shape
+from robustmas.envs.economy.observation import agent_image_shape
 from robustmas.experiments.cells import CellProgress, curve, register_kind
 from robustmas.experiments.chunks import ChunkedProgram, run_chunked, updates_done
 from robustmas.experiments.economy_planners import PLANNER_METHODS, run_planner_row
@@ -62,7 +62,7 @@ def conv_lstm_fields(lstm_size: int) -> dict[str, Any]:
     The image is the economy's (every row here uses the default 11 x 11 window).
     """
     return {
-        "conv_image": agent_image_shape(VIEW_RADIUS),
+        "conv_image": agent_image_shape(),
         "conv_features": (16, 16),
         "recurrent": "lstm",
         "recurrent_size": lstm_size,

@@ -228,7 +228,7 @@ class GatherTradeBuild:
 
     @property
     def agent_image_shape(self) -> tuple[int, int, int]:
-        """``(9, side, side)``: an agent's map and index windows as one image."""
+        """An agent's map and index windows as one image (see ``agent_image_shape``)."""
         return agent_image_shape(self.view_radius)
 
     def __init__(
