@@ -12,7 +12,9 @@ under 3 minutes here, compile included.
 
 ``--env pursuit`` times a few updates of the ``arneq-table1-pursuit`` preset's numbers and
 projects Table 7's 10M steps (2,000 updates of 5,000 steps; paper: ART 10 h 56 min, Naive 10 h
-6 min).
+6 min).  ``--env ant`` does the same with the ``arneq-table1-ant`` preset (the ``mjx`` extra;
+Table 7's 13M steps in updates of 65,536; paper, on a V100: ART 1 h 50 min, Naive 1 h 46 min);
+give ``--timesteps`` a multiple of 65,536.
 
 Each method runs :class:`robustmas.robust.art.ART` with the ``arneq-table1-spread`` preset's
 numbers (Table 7's Spread row: 162 environments x 25 steps = 4,050 steps per update, 197
@@ -34,7 +36,12 @@ import sys
 import time
 
 PAPER_SECONDS = {"art": 34 * 60 + 38, "fixed": 22 * 60 + 36, "naive": 27 * 60 + 28}
-PAPER_PURSUIT_HOURS = {"art": 10 + 56 / 60, "fixed": 10 + 9 / 60, "naive": 10 + 6 / 60}
+PAPER_HOURS = {
+    "pursuit": {"art": 10 + 56 / 60, "fixed": 10 + 9 / 60, "naive": 10 + 6 / 60},
+    "ant": {"art": 1 + 50.4 / 60, "fixed": 1 + 46.8 / 60, "naive": 1 + 46 / 60},
+}
+"""App. F ("Table 8"): the paper's runtimes of the environments this script projects."""
+TABLE7_STEPS = {"pursuit": 10_000_000, "ant": 13_000_000}
 
 
 def _worker(method: str, k: int, seeds: int, timesteps: int, env: str) -> dict[str, float]:
@@ -78,8 +85,8 @@ def main() -> None:
     parser.add_argument("--timesteps", type=int, default=800_000)
     parser.add_argument("--json", default=None)
     parser.add_argument(
-        "--env", default="spread", choices=("spread", "pursuit"),
-        help="pursuit: time a few updates (--timesteps) and project Table 7's 10M steps",
+        "--env", default="spread", choices=("spread", "pursuit", "ant"),
+        help="pursuit, ant: time a few updates (--timesteps) and project Table 7's steps",
     )  # fmt: skip
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -100,14 +107,15 @@ def main() -> None:
         result = json.loads(out.stdout.strip().splitlines()[-1])
         result.update(method=method, k=int(k))
         rows.append(result)
-        if args.env == "pursuit":
-            per_update = result["warm_s"] / args.seeds / (result["steps"] / 5000)
-            hours = per_update * 2000 / 3600
+        if args.env in PAPER_HOURS:
+            per_step = result["warm_s"] / args.seeds / result["steps"]
+            total = TABLE7_STEPS[args.env]
+            hours = per_step * total / 3600
             print(
-                f"pursuit {method}(k={k}): {result['steps']:,} steps x {args.seeds} seed(s): "
+                f"{args.env} {method}(k={k}): {result['steps']:,} steps x {args.seeds} seed(s): "
                 f"cold {result['cold_s']:.1f} s, warm {result['warm_s']:.1f} s -> "
-                f"{per_update:.2f} s per 5,000-step update per seed; Table 7's 10M steps: "
-                f"{hours:.1f} h per seed (paper App. F: {PAPER_PURSUIT_HOURS[method]:.1f} h)",
+                f"{1 / per_step:,.0f} steps/s per seed; Table 7's {total / 1e6:.0f}M steps: "
+                f"{hours:.1f} h per seed (paper App. F: {PAPER_HOURS[args.env][method]:.1f} h)",
                 flush=True,
             )
             continue

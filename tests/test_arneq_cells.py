@@ -8,7 +8,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from robustmas.experiments.arneq_cells import ARNEQ_TABLE, ArneqTableSettings
+from robustmas.experiments.arneq_cells import (
+    _NUM_AGENTS,
+    ARNEQ_TABLE,
+    ArneqTableSettings,
+    make_env,
+)
 from robustmas.experiments.preset import load_preset
 
 TINY: dict[str, Any] = dict(
@@ -19,7 +24,9 @@ TINY: dict[str, Any] = dict(
 
 def test_settings_name_the_field_to_fix() -> None:
     with pytest.raises(ValueError, match="env"):
-        ArneqTableSettings(env="ant")
+        ArneqTableSettings(env="hopper")
+    with pytest.raises(ValueError, match=r"num_envs.*4 agents"):  # the Ant, without building it
+        ArneqTableSettings(env="ant", num_envs=6)
     with pytest.raises(ValueError, match="attack_subsets"):
         ArneqTableSettings(attack_subsets="some")
     with pytest.raises(ValueError, match="continuation"):
@@ -69,8 +76,47 @@ def test_fig5_continuation_reports_victim_zero_gain(tmp_path: Path) -> None:
     assert result["info"]["adv_1_choice_0"]["subsets"] == [[1], [2], [0]]
 
 
+def test_agent_counts_known_without_building_match_the_envs() -> None:
+    for name in ("spread", "pursuit"):
+        env, params = make_env(name, 7)
+        assert env.num_agents == _NUM_AGENTS[name]
+        assert env.max_episode_steps(params) == 7
+    pytest.importorskip("mujoco.mjx", reason="the Ant needs the mjx extra")
+    ant, params = make_env("ant", 7)
+    assert ant.num_agents == _NUM_AGENTS["ant"]
+    assert ant.max_episode_steps(params) == 7
+
+
 def test_shipped_presets_parse() -> None:
     for name in ("arneq-table1-spread", "arneq-table1-pursuit", "arneq-fig5"):
         preset = load_preset(name)
         assert preset.kind == "arneq-table"
         assert {label for label, _ in preset.rows} >= {"ART(k=1)", "ART(k=2)"}
+    ant = load_preset("arneq-table1-ant")
+    assert [label for label, _ in ant.rows] == ["Naive", "Fixed-K(k=1)", "ART(k=1)"]
+    full = ant.cells("full")[0].settings
+    # Table 7's Ant column: 13M steps in updates of 65,536, minibatches of 4,096.
+    assert full.env == "ant" and full.total_timesteps == 13_000_000
+    assert full.num_envs * full.num_steps == 65_536
+    assert full.num_envs // 4 * full.num_steps // full.num_minibatches == 4_096
+    assert (full.lr, full.clip_eps, full.gae_lambda, full.vf_coef) == (5e-5, 0.2, 0.95, 0.5)
+
+
+@pytest.mark.slow  # CI time: MJX compiles of a training, an attack and two evaluations (~3 min)
+def test_an_ant_row_trains_and_is_attacked_by_the_next_leg(tmp_path: Path) -> None:
+    pytest.importorskip("mujoco.mjx", reason="the Ant needs the mjx extra")
+    s = ArneqTableSettings(
+        env="ant", horizon=10, method="fixed", k=1, attack_sizes=(1,), attack_subsets="cyclic",
+        num_envs=8, num_steps=10, total_timesteps=80, attack_timesteps=80, update_epochs=1,
+        num_minibatches=1, eval_episodes=2, checkpoint_updates=1,
+    )  # fmt: skip
+    result = ARNEQ_TABLE.run(s, 1, 0, tmp_path, lambda d, t: None)
+    info = result["info"]
+    assert info["adv_1_choice_0"]["subsets"] == [[1], [2], [3], [0]]
+    assert info["adversary_pairs"] == [[0, 1], [1, 2], [2, 3], [3, 0]]
+    clean = np.asarray(info["clean_per_agent"])
+    # Ten steps of 0.05 s: 0.1 per healthy step plus the distance walked (< 1 m) over dt.
+    assert clean.shape == (1, 4) and np.all(np.abs(clean) < 20.0)
+    np.testing.assert_allclose(
+        result["per_seed"]["adv_1"], np.min(info["adv_1_choice_0"]["per_victim"], axis=1)
+    )

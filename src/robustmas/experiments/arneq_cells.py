@@ -33,6 +33,7 @@ from typing import Any
 import jax
 import numpy as np
 
+from robustmas.envs.ant import MultiAgentAnt
 from robustmas.envs.pursuit import Pursuit
 from robustmas.envs.spread import IndependentSpread
 from robustmas.experiments.cells import CellProgress, register_kind
@@ -48,7 +49,10 @@ from robustmas.robust.art_attack import (
 
 __all__ = ["ARNEQ_TABLE", "ArneqTableKind", "ArneqTableSettings"]
 
-ENVS = ("spread", "pursuit")
+ENVS = ("spread", "pursuit", "ant")
+_NUM_AGENTS = {"spread": 3, "pursuit": 8, "ant": 4}
+"""Agents of each environment at its default parameters (known without building it: the Ant
+needs the ``mjx`` extra and compiles its model)."""
 _SUBSET_MODES = ("all", "cyclic")
 
 
@@ -57,9 +61,11 @@ class ArneqTableSettings:
     """One row of an ``arneq-table`` preset (defaults: Table 7's Spread column)."""
 
     env: str = "spread"
-    """``spread`` (Independent Spread, 3 agents) or ``pursuit`` (SISL pursuit, 8 pursuers)."""
+    """``spread`` (Independent Spread, 3 agents), ``pursuit`` (SISL pursuit, 8 pursuers) or
+    ``ant`` (Multi-Agent Ant 4x2 on MJX, the ``mjx`` extra)."""
     horizon: int = 25
-    """Steps per episode (Spread's ``episode_length``, Pursuit's ``max_cycles``)."""
+    """Steps per episode (Spread's ``episode_length``, Pursuit's ``max_cycles``, the Ant's
+    ``episode_length``, which also ends on an unhealthy step)."""
     method: str = "art"
     """``naive``, ``fixed`` (Fixed-K) or ``art``."""
     k: int = 1
@@ -135,7 +141,7 @@ class ArneqTableSettings:
             raise ValueError(f"continuation: a fraction in [0, 1], got {self.continuation}")
         if self.omega_episodes < 0:
             raise ValueError(f"omega_episodes: must be >= 0, got {self.omega_episodes}")
-        n = int(make_env(self.env, self.horizon)[0].num_agents)
+        n = _NUM_AGENTS[self.env]
         if self.num_envs % n:
             raise ValueError(
                 f"num_envs: {self.num_envs} must be a multiple of {self.env}'s {n} agents (one "
@@ -170,6 +176,7 @@ class ArneqTableSettings:
             vf_coef=self.vf_coef,
             anneal_lr=False,
             eval_every=0,
+            eval_max_steps=self.horizon,
             parameter_sharing=False,
             actor_hidden=self.hidden,
             critic_hidden=self.hidden,
@@ -193,6 +200,9 @@ def make_env(name: str, horizon: int) -> tuple[Any, Any]:
     if name == "spread":
         env = IndependentSpread()
         return env, dataclasses.replace(env.default_params(), episode_length=horizon)
+    if name == "ant":
+        ant = MultiAgentAnt()
+        return ant, dataclasses.replace(ant.default_params(), episode_length=horizon)
     env = Pursuit()
     return env, dataclasses.replace(env.default_params(), max_cycles=horizon)
 
