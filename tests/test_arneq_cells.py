@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from robustmas.experiments.arneq_cells import (
     ARNEQ_TABLE,
     ArneqTableSettings,
     make_env,
+    shared_reward,
 )
 from robustmas.experiments.preset import load_preset
 
@@ -87,6 +89,15 @@ def test_agent_counts_known_without_building_match_the_envs() -> None:
     assert ant.max_episode_steps(params) == 7
 
 
+def test_team_reward_envs_report_the_mean_clean_return() -> None:
+    _, spread_params = make_env("spread", 5)
+    _, pursuit_params = make_env("pursuit", 5)
+    assert not shared_reward("spread", spread_params)
+    assert shared_reward("pursuit", pursuit_params)
+    assert not shared_reward("pursuit", dataclasses.replace(pursuit_params, shared_reward=False))
+    assert shared_reward("ant", None)
+
+
 def test_shipped_presets_parse() -> None:
     for name in ("arneq-table1-spread", "arneq-table1-pursuit", "arneq-fig5"):
         preset = load_preset(name)
@@ -117,6 +128,8 @@ def test_an_ant_row_trains_and_is_attacked_by_the_next_leg(tmp_path: Path) -> No
     clean = np.asarray(info["clean_per_agent"])
     # Ten steps of 0.05 s: 0.1 per healthy step plus the distance walked (< 1 m) over dt.
     assert clean.shape == (1, 4) and np.all(np.abs(clean) < 20.0)
+    # One team reward: the clean column is the team's return, the mean over the four worlds.
+    np.testing.assert_allclose(result["per_seed"]["no_adv"], clean.mean(axis=1), rtol=1e-6)
     np.testing.assert_allclose(
         result["per_seed"]["adv_1"], np.min(info["adv_1_choice_0"]["per_victim"], axis=1)
     )
