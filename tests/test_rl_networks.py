@@ -191,3 +191,89 @@ def test_ppo_config_checks_the_image(fields: dict[str, Any], match: str) -> None
 
     with pytest.raises(ValueError, match=match):
         PPOConfig(**fields)
+
+
+def test_patch_conv_is_flax_conv_with_the_same_parameters() -> None:
+    """:class:`PatchConv` (the torso's convolution) has ``nn.Conv``'s parameter tree and, for
+    the same key, its initial values; applied with the same parameters it gives the same
+    outputs, batch axes included, and the same gradients."""
+    import flax.linen as nn
+
+    from robustmas.rl.networks import PatchConv
+
+    init = orthogonal(2.0**0.5)
+    ours = PatchConv(4, init)
+    flax_conv = nn.Conv(4, (3, 3), padding="VALID", kernel_init=init)
+    img = jax.random.normal(jax.random.PRNGKey(3), (2, 3, 7, 6, 5))
+    p_ours: Any = ours.init(jax.random.PRNGKey(0), img)
+    p_flax: Any = flax_conv.init(jax.random.PRNGKey(0), img)
+    assert jax.tree_util.tree_structure(p_ours) == jax.tree_util.tree_structure(p_flax)
+    for a, b in zip(
+        jax.tree_util.tree_leaves(p_ours), jax.tree_util.tree_leaves(p_flax), strict=True
+    ):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    p_rand = jax.tree_util.tree_map(
+        lambda x: jax.random.normal(jax.random.PRNGKey(5), x.shape), p_flax
+    )
+    out = ours.apply(p_rand, img)
+    assert out.shape == (2, 3, 5, 4, 4)
+    np.testing.assert_allclose(out, flax_conv.apply(p_rand, img), rtol=1e-5, atol=1e-5)
+
+    def loss(conv: Any, p: Any) -> jax.Array:
+        return jnp.sum(jnp.tanh(conv.apply(p, img)))
+
+    g_ours = jax.grad(lambda p: loss(ours, p))(p_rand)
+    g_flax = jax.grad(lambda p: loss(flax_conv, p))(p_rand)
+    for a, b in zip(
+        jax.tree_util.tree_leaves(g_ours), jax.tree_util.tree_leaves(g_flax), strict=True
+    ):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_recurrent_networks_over_a_sequence_equal_their_steps(cell: str) -> None:
+    """``sequence=True`` (the PPO replay: torso and head over every step at once, the cell
+    scanned) gives the distributions, values and last carry of ``T`` single steps, with resets
+    in the middle of the sequences and convolutions over an image."""
+    from robustmas.envs.core import Discrete
+    from robustmas.rl.networks import RecurrentActor, RecurrentCritic, initial_carry
+
+    steps, batch, mask = 9, 3, 4
+    features = mask + 25 + 2
+    actor = RecurrentActor(action_space=Discrete(4), cell=cell, recurrent_size=6,
+                           mask_size=mask, image=(1, 5, 5), conv_features=(2,))  # fmt: skip
+    critic = RecurrentCritic(cell=cell, recurrent_size=6, image=(1, 5, 5), conv_features=(2,),
+                             image_offset=mask)  # fmt: skip
+    x = jax.random.uniform(jax.random.PRNGKey(0), (steps, batch, features))
+    x = x.at[..., :mask].set(1.0).at[3, 0, 1].set(0.0)  # one masked action
+    # Sequence 2 starts from the given (non-zero) carry; the others reset at step 0 and later.
+    reset = jnp.zeros((steps, batch), bool).at[0, :2].set(True).at[4, 1].set(True)
+    reset = reset.at[6, 2].set(True)
+    carry = jax.tree_util.tree_map(lambda c: c + 0.3, initial_carry(cell, 6, (batch,)))
+    one, no = initial_carry(cell, 6, ()), jnp.bool_(False)
+    p_actor: Any = actor.init(jax.random.PRNGKey(1), one, x[0, 0], no)
+    p_critic: Any = critic.init(jax.random.PRNGKey(2), one, x[0, 0], no)
+
+    def by_steps(net: Any, params: Any) -> tuple[Any, list[Any]]:
+        c, outs = carry, []
+        for t in range(steps):
+            c, out = net.apply(params, c, x[t], reset[t])
+            outs.append(out)
+        return c, outs
+
+    last, dists = by_steps(actor, p_actor)
+    seq_last, seq_dist = actor.apply(p_actor, carry, x, reset, True)
+    expected = np.stack([np.asarray(d.probs) for d in dists])
+    np.testing.assert_allclose(np.asarray(seq_dist.probs), expected, rtol=1e-5, atol=1e-6)
+    assert float(expected[3, 0, 1]) == 0.0
+    for a, b in zip(
+        jax.tree_util.tree_leaves(seq_last), jax.tree_util.tree_leaves(last), strict=True
+    ):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    last, values = by_steps(critic, p_critic)
+    seq_last, seq_values = critic.apply(p_critic, carry, x, reset, True)
+    np.testing.assert_allclose(seq_values, np.stack(values), rtol=1e-5, atol=1e-6)
+    for a, b in zip(
+        jax.tree_util.tree_leaves(seq_last), jax.tree_util.tree_leaves(last), strict=True
+    ):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)

@@ -249,6 +249,38 @@ def split_mask(
     return x[..., :mask_size] > 0.5, x[..., mask_size:]
 
 
+class PatchConv(nn.Module):
+    """3 x 3 convolution with valid padding, computed as one matrix product over image patches.
+
+    The parameters are ``flax.linen.Conv(features, (3, 3), padding="VALID")``'s (``kernel``
+    ``(3, 3, C, features)``, ``bias`` ``(features,)``, the same initialisers' shapes) and so is
+    the result, up to float rounding.  Why not ``nn.Conv``: XLA's CPU backend differentiates a
+    convolution 25-40x slower inside a loop, as in PPO's epoch and minibatch scans, than outside
+    one (``benchmarks/bench_recurrent.py``).  Here the nine shifted windows are concatenated
+    along the channels and multiplied by the reshaped kernel: slices and a dot, whose gradients
+    stay fast inside loops.
+
+    Attributes:
+        features: output channels.
+        kernel_init: initialiser of the ``(3, 3, C, features)`` kernel.
+    """
+
+    features: int
+    kernel_init: Callable[..., jax.Array] = nn.initializers.lecun_normal()
+
+    @nn.compact
+    def __call__(self, img: jax.Array) -> jax.Array:
+        """``(..., H, W, C) -> (..., H - 2, W - 2, features)``."""
+        *_, height, width, channels = img.shape
+        kernel = self.param("kernel", self.kernel_init, (3, 3, channels, self.features))
+        bias = self.param("bias", nn.initializers.zeros_init(), (self.features,))
+        windows = [
+            img[..., i : height - 2 + i, j : width - 2 + j, :] for i in range(3) for j in range(3)
+        ]
+        patches = jnp.concatenate(windows, axis=-1)  # channels ordered (row, column, channel)
+        return patches @ kernel.reshape(9 * channels, self.features) + bias
+
+
 class _Torso(nn.Module):
     """Hidden layers ``hidden_0, hidden_1, ...`` of an MLP, optionally after convolutions.
 
@@ -277,13 +309,7 @@ class _Torso(nn.Module):
                 )
             img = jnp.moveaxis(x[..., start:end].reshape(*x.shape[:-1], c, h, w), -3, -1)
             for i, features in enumerate(self.conv_features):
-                conv = nn.Conv(
-                    features,
-                    (3, 3),
-                    padding="VALID",
-                    kernel_init=orthogonal(math.sqrt(2.0)),
-                    name=f"conv_{i}",
-                )
+                conv = PatchConv(features, orthogonal(math.sqrt(2.0)), name=f"conv_{i}")
                 img = act(conv(img))
             flat = img.reshape(*img.shape[:-3], -1)
             x = jnp.concatenate([x[..., :start], flat, x[..., end:]], axis=-1)
@@ -391,10 +417,10 @@ class _Recurrent(nn.Module):
     image_offset: int = 0
 
     @nn.compact
-    def __call__(self, carry: Carry, x: jax.Array, reset: jax.Array) -> tuple[Carry, jax.Array]:
+    def __call__(
+        self, carry: Carry, x: jax.Array, reset: jax.Array, sequence: bool = False
+    ) -> tuple[Carry, jax.Array]:
         h = _torso(self)(x)
-        reset = jnp.asarray(reset, bool)[..., None]
-        carry = jax.tree_util.tree_map(lambda c: jnp.where(reset, jnp.zeros_like(c), c), carry)
         if self.cell == "gru":
             cell: nn.RNNCellBase = nn.GRUCell(
                 self.recurrent_size, recurrent_kernel_init=orthogonal(), name="cell"
@@ -405,7 +431,21 @@ class _Recurrent(nn.Module):
             )
         else:
             raise ValueError(f"cell must be one of {list(RECURRENT_CELLS)}, got {self.cell!r}")
-        return cell(carry, h)
+        if not sequence:
+            return _reset_step(cell, carry, h, reset)
+        # The torso above ran on the whole sequence at once (it does not read the carry);
+        # only the cell is scanned over time, with the parameters it has in a single step.
+        scan = nn.scan(_reset_step, variable_broadcast="params", split_rngs={"params": False})
+        return scan(cell, carry, h, reset)
+
+
+def _reset_step(
+    cell: nn.RNNCellBase, carry: Carry, h: jax.Array, reset: jax.Array
+) -> tuple[Carry, jax.Array]:
+    """One cell step from a carry set to zeros where ``reset``."""
+    reset = jnp.asarray(reset, bool)[..., None]
+    carry = jax.tree_util.tree_map(lambda c: jnp.where(reset, jnp.zeros_like(c), c), carry)
+    return cell(carry, h)
 
 
 def _core(module: Any) -> _Recurrent:
@@ -443,15 +483,18 @@ class RecurrentActor(nn.Module):
 
     @nn.compact
     def __call__(
-        self, carry: Carry, x: jax.Array, reset: jax.Array
+        self, carry: Carry, x: jax.Array, reset: jax.Array, sequence: bool = False
     ) -> tuple[Carry, distrax.Distribution]:
         """Next carry and the action distribution for inputs ``x`` of shape ``(..., features)``.
 
         ``carry`` has the batch shape of ``x`` (see :func:`initial_carry`); where ``reset`` is
-        true it is replaced by zeros before the step.
+        true it is replaced by zeros before the step.  With ``sequence``, ``x`` and ``reset``
+        carry a leading time axis ``T`` (``carry`` does not): the network runs over the whole
+        sequence and returns the last carry and the distributions of every step, the same as
+        ``T`` single steps but with the torso and head applied to all steps at once.
         """
         mask, x = split_mask(x, self.mask_size, self.action_space)
-        carry, h = _core(self)(carry, x, reset)
+        carry, h = _core(self)(carry, x, reset, sequence)
         return carry, _action_head(self, self.action_space, self.min_concentration, h, mask)
 
 
@@ -478,9 +521,14 @@ class RecurrentCritic(nn.Module):
     image_offset: int = 0
 
     @nn.compact
-    def __call__(self, carry: Carry, x: jax.Array, reset: jax.Array) -> tuple[Carry, jax.Array]:
-        """Next carry and values (shape ``(...)``) of inputs ``x`` of shape ``(..., features)``."""
-        carry, h = _core(self)(carry, x, reset)
+    def __call__(
+        self, carry: Carry, x: jax.Array, reset: jax.Array, sequence: bool = False
+    ) -> tuple[Carry, jax.Array]:
+        """Next carry and values (shape ``(...)``) of inputs ``x`` of shape ``(..., features)``.
+
+        ``sequence``: ``x`` and ``reset`` have a leading time axis (see :class:`RecurrentActor`).
+        """
+        carry, h = _core(self)(carry, x, reset, sequence)
         return carry, _dense(1, 1.0, "head")(h)[..., 0]
 
 

@@ -136,20 +136,18 @@ class Recurrent(OneLearner):
 
         ``carry`` has ``actor`` and ``critic`` attributes
         (:class:`~robustmas.rl.state.RecurrentCarry`).  Returns ``(log_prob, entropy, value)`` of
-        the stored actions, each ``(T, S)``.
+        the stored actions, each ``(T, S)``.  The torsos (convolutions included) and heads run on
+        all ``T x S`` inputs at once; only the cells are scanned over time.
         """
-
-        def step(c: tuple[Any, Any], xs: tuple[jax.Array, ...]) -> tuple[tuple[Any, Any], Any]:
-            c_actor, c_critic = c
-            obs, critic_obs, action, reset = xs
-            c_actor, dist = self.step(params.actor, c_actor, obs, reset)
-            c_critic, value = self.critic_step(params.critic, c_critic, critic_obs, reset)
-            out = (jnp.asarray(dist.log_prob(action)), jnp.asarray(dist.entropy()), value)
-            return (c_actor, c_critic), out
-
-        xs = (batch.obs, batch.critic_obs, batch.action, batch.reset)
-        _, (log_prob, entropy, value) = jax.lax.scan(step, (carry.actor, carry.critic), xs)
-        return log_prob, entropy, value
+        _, dist = cast(
+            tuple[Any, distrax.Distribution],
+            self.actor.apply(params.actor, carry.actor, batch.obs, batch.reset, True),
+        )
+        _, value = cast(
+            tuple[Any, jax.Array],
+            self.critic.apply(params.critic, carry.critic, batch.critic_obs, batch.reset, True),
+        )
+        return jnp.asarray(dist.log_prob(batch.action)), jnp.asarray(dist.entropy()), value
 
     def evaluate_actions(
         self, params: ActorCriticParams, batch: Batch, carry: Any
