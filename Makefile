@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 BIN    := $(VENV)/bin
 
-.PHONY: demo test test-slow test-latest lint bench aie-venv aie-fixtures bench-economy reproduce-stackelberg sweep-stackelberg-sizes rp-fig2 rp-fig3 rp-fig5 ermas-fig2 ermas-fig3 ermas-fig4 rp-fig2-small bench-rllib bench-pursuit bench-ant clean
+.PHONY: demo test test-slow test-latest lint bench aie-venv aie-fixtures bench-economy bench-rllib-economy reproduce-stackelberg sweep-stackelberg-sizes rp-fig2 rp-fig3 rp-fig5 ermas-fig2 ermas-fig3 ermas-fig4 rp-fig2-small bench-rllib bench-pursuit bench-ant clean
 
 # Installs pin the versions the suite was run with (constraints.txt); `make test-latest` takes
 # the newest versions that pyproject.toml's lower bounds allow, in a venv of its own.
@@ -112,3 +112,8 @@ aie-fixtures: $(AIE)/.installed
 
 bench-economy: $(VENV)/.installed $(AIE)/.installed
 	$(PY) benchmarks/bench_economy.py --json benchmarks/out/economy.json
+
+# RLlib beside the AI Economist in its venv (pyarrow 18.1: newer wheels need NumPy 2).
+bench-rllib-economy: $(VENV)/.installed $(AIE)/.installed
+	$(AIE)/bin/python -m pip install -q torch==2.13.0 'ray[rllib]==2.60.0' numpy==1.23.5 pyarrow==18.1.0
+	$(PY) benchmarks/bench_rllib_economy.py --json benchmarks/out/rllib_economy.json
