@@ -814,3 +814,35 @@ def test_agents_under_a_frozen_planner() -> None:
     assert reward.shape == (4,)
     with pytest.raises(ValueError, match="tax_model"):
         EconomyAgentsUnderPlanner(flat_rate, GatherTradeBuild(tax_model="fixed"))
+
+
+def test_gymnasium_adapter_wraps_the_planner_view() -> None:
+    """The planner's one-learner view (:class:`EconomyPlanner`, agents uniform over their
+    allowed actions) through :class:`GymnasiumEnv`: Gymnasium's own ``check_env`` passes, the
+    seven brackets are the action space, and the same seed gives the same episode."""
+    from gymnasium.utils.env_checker import check_env as gym_check_env
+
+    from robustmas.envs.adapters import GymnasiumEnv
+    from robustmas.envs.economy.planner_view import EconomyPlanner, PlannerParams
+
+    planner = EconomyPlanner(GatherTradeBuild(tax_model="planner"))
+    economy = planner.economy.make_params(episode_length=30)
+    env = GymnasiumEnv(planner, PlannerParams(economy=economy))
+    gym_check_env(env, skip_render_check=True)
+    assert list(env.action_space.nvec) == [22] * 7
+
+    def episode(seed: int) -> tuple[np.ndarray, list[float]]:
+        obs, _ = env.reset(seed=seed)
+        env.action_space.seed(seed)
+        rewards, done = [], False
+        while not done:
+            obs, reward, done, truncated, _ = env.step(env.action_space.sample())
+            assert not truncated
+            rewards.append(float(reward))
+        return obs, rewards
+
+    obs, rewards = episode(3)
+    assert len(rewards) == 30
+    again, rewards_again = episode(3)
+    np.testing.assert_array_equal(obs, again)
+    assert rewards == rewards_again
