@@ -32,11 +32,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from robustmas.equilibria.markov_exact import GridMarkovGame, regrets
+from robustmas.equilibria.markov_exact import regrets
 from robustmas.experiments import cross_table_cells as ct
 from robustmas.experiments.grid_sampling import sampling_config
 from robustmas.experiments.preset import load_preset
-from robustmas.games.grid_tables import agent_type_tables
 from robustmas.rl.ppo import PPO
 from robustmas.robust.evaluation import evaluate_principals, stack_types
 
@@ -100,14 +99,8 @@ ppo = sampling_config(s.sampling).ppo
 trainer = PPO(ppo, env)
 players = trainer.num_agents
 obs = env.cell_observations()
-tables = agent_type_tables(
-    np.asarray(params.payoffs, np.float64),
-    scale=np.asarray(params.reward_scale, np.float64),
-    principal_weight=np.asarray(params.principal_weight, np.float64),
-    offset=np.asarray(params.reward_offset, np.float64),
-    risk_eta=np.asarray(params.risk_eta, np.float64),
-)
-game = GridMarkovGame(tables, horizon=s.horizon, moves=env.moves)
+game = ct.exact_game(env, params, s.horizon)
+assert game is not None
 
 
 def train_jointly(principal: Any, key: jax.Array) -> Any:

@@ -57,6 +57,7 @@ __all__ = [
     "CrossTableKind",
     "CrossTableSettings",
     "agent_type_params",
+    "exact_game",
     "parse_agent_type",
 ]
 
@@ -420,19 +421,7 @@ def exact_scores(
         return jax.vmap(one)(jnp.arange(players))
 
     tabulate = jax.jit(jax.vmap(jax.vmap(probs)))  # (types, seeds, players, cells, actions)
-    games = []
-    for p in type_params:
-        if float(np.max(np.asarray(p.noise_width))) > 0:
-            games.append(None)
-            continue
-        tables = agent_type_tables(
-            np.asarray(p.payoffs, np.float64),
-            scale=np.asarray(p.reward_scale, np.float64),
-            principal_weight=np.asarray(p.principal_weight, np.float64),
-            offset=np.asarray(p.reward_offset, np.float64),
-            risk_eta=np.asarray(p.risk_eta, np.float64),
-        )
-        games.append(GridMarkovGame(tables, horizon=horizon, moves=env.moves))
+    games = [exact_game(env, p, horizon) for p in type_params]
     exact = np.full((len(type_params), len(results)), np.nan)
     regret = np.full_like(exact, np.nan)
     agents = players - 1
@@ -446,6 +435,23 @@ def exact_scores(
             exact[t, j] = np.mean([r.values[-1] for r in found]) / horizon
             regret[t, j] = np.mean([r.regrets[:agents].max() for r in found]) / horizon
     return exact, regret
+
+
+def exact_game(env: GridGame, params: GridParams, horizon: int) -> GridMarkovGame | None:
+    """The game of ``params`` as perceived by its agent types, for dynamic programming.
+
+    ``None`` for DR types (reward noise): their rewards are not a table.
+    """
+    if float(np.max(np.asarray(params.noise_width))) > 0:
+        return None
+    tables = agent_type_tables(
+        np.asarray(params.payoffs, np.float64),
+        scale=np.asarray(params.reward_scale, np.float64),
+        principal_weight=np.asarray(params.principal_weight, np.float64),
+        offset=np.asarray(params.reward_offset, np.float64),
+        risk_eta=np.asarray(params.risk_eta, np.float64),
+    )
+    return GridMarkovGame(tables, horizon=horizon, moves=env.moves)
 
 
 def _marl_shape(s: CrossTableSettings) -> CrossTableSettings:
