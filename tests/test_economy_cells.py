@@ -127,7 +127,7 @@ def test_rp_fig4_preset_parses() -> None:
         "Free Market",
         "Federal",
         "Saez",
-        "Ours (eps=-30)",
+        "Ours",
         "AI Economist (Original)",
         "AI Economist (eta=0.11)",
         "AI Economist (eta=0.19)",
@@ -227,3 +227,61 @@ def test_curves_leave_out_updates_without_a_finished_episode() -> None:
     out = curve([[nan, 1.0, nan, 2.0], [nan, 3.0, nan, nan]])
     assert out["x"] == [2, 4]
     assert out["per_seed"] == [[1.0, 2.0], [3.0, 0.0]]
+
+
+def test_choose_epsilon_keeps_the_best_mean_validation_swf() -> None:
+    """Runs are eps-major (slacks x seeds); the best mean wins, the first on a tie."""
+    from robustmas.experiments.economy_planners import choose_epsilon
+
+    chosen, means = choose_epsilon(np.array([1.0, 3.0, 2.0, 2.5, 2.5, 2.5]), 2)
+    assert chosen == 1
+    np.testing.assert_allclose(means, [2.0, 2.5])
+    assert choose_epsilon(np.array([1.0, 2.0, 2.0, 1.0]), 2)[0] == 0
+
+
+def test_epsilon_choice_settings_name_the_field_to_fix() -> None:
+    ok = EconomyTaxesSettings(method="alg3", epsilons=(-30.0, 30.0), validation_type="eta=0.15")
+    assert ok.candidate_epsilons == (-30.0, 30.0)
+    assert ok.scored_types == (*ok.test_types, "eta=0.15")
+    assert EconomyTaxesSettings(method="alg3", epsilon=-5.0).candidate_epsilons == (-5.0,)
+    bad: list[tuple[dict[str, Any], str]] = [
+        ({"method": "alg3", "epsilons": (-30.0, 30.0)}, "validation_type"),
+        ({"method": "alg3", "epsilons": (1.0, 1.0), "validation_type": "eta=0.15"}, "epsilons"),
+        ({"method": "ai-economist", "epsilons": (1.0, 2.0)}, "epsilons"),
+        ({"method": "alg3", "epsilons": (1.0,), "validation_type": "eta=0.15"}, "validation_type"),
+        ({"method": "alg3", "epsilons": (1.0, 2.0), "validation_type": "Original"}, "test column"),
+        ({"method": "alg3", "epsilons": (1.0, 2.0), "validation_type": "eta=2"}, "eta"),
+    ]
+    for fields, match in bad:
+        with pytest.raises(ValueError, match=match):
+            EconomyTaxesSettings(**fields)
+
+
+@pytest.mark.slow  # CI time: trains two slacks' planners
+def test_a_robust_row_chooses_its_epsilon_on_the_validation_type(tmp_path: Path) -> None:
+    """Two slacks train from the same pretrained learners in one program; the row reports the
+    seeds of the slack with the best mean validation swf, and every run's scores in ``info``."""
+    s = EconomyTaxesSettings(
+        method="alg3",
+        test_types=("Original", "eta=0.27"),
+        epsilons=(-0.5, 50.0),
+        validation_type="eta=0.15",
+        **{k: v for k, v in PLANNER_TINY.items() if k != "epsilon"},
+    )
+    result = ECONOMY_TAXES.run(s, 2, 0, tmp_path, lambda d, t: None)
+    info = result["info"]
+    means = info["epsilon_validation"]
+    assert set(means) == {"-0.5", "50.0"}
+    best = max(means, key=lambda k: means[k])
+    assert info["epsilon_chosen"] == float(best)
+    block = list(means).index(best)
+    for t in ("Original", "eta=0.27"):
+        assert len(info["all_seeds"][t]) == 4  # 2 slacks x 2 seeds, eps-major
+        assert result["per_seed"][t] == info["all_seeds"][t][2 * block : 2 * block + 2]
+    np.testing.assert_allclose(
+        np.mean(info["all_seeds"]["eta=0.15"][2 * block : 2 * block + 2]), means[best]
+    )
+    # The multipliers follow each slack: eps = 50 > regret lets lambda fall, eps < 0 raises it.
+    lam = np.asarray(info["lambda_final"])
+    assert lam.shape == (4, 4)
+    assert (lam[:2] > lam[2:]).all()

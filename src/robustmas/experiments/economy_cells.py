@@ -145,6 +145,15 @@ class EconomyTaxesSettings:
     epsilon: float = -30.0
     """Learned planners: the agents' regret slack per episode, in utility (RP Fig. 4: -30,
     D21)."""
+    epsilons: tuple[float, ...] = ()
+    """Learned planners (``alg3`` / ``ermas``): slacks to choose from on
+    :attr:`validation_type`.  Each trains its own planners from the same pretrained learners,
+    all in one vmapped program; the row reports the slack whose planners have the best mean swf
+    on the validation type (issue 13: "eps chosen on a validation type").  Empty:
+    :attr:`epsilon` alone."""
+    validation_type: str = ""
+    """Learned planners: the agent type that chooses among :attr:`epsilons`; not a test column
+    (as D19 for the N-matrix table).  Needed with two or more slacks."""
     lambda_init: float = 20.0
     """Learned planners: initial multipliers (RP Table 2: 20)."""
     lambda_lr: float = 0.01
@@ -185,6 +194,7 @@ class EconomyTaxesSettings:
                 f"got {self.method!r}"
             )
         parse_type(self.train_type)
+        self._check_epsilon_choice()
         if self.method in ("alg3", "ermas") and self.train_type != "Original":
             raise ValueError(f"train_type: {self.method} trains with 'Original' agents")
         for name in ("pretrain_updates", "joint_updates", "anneal_updates", "rounds"):
@@ -207,6 +217,42 @@ class EconomyTaxesSettings:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}: expected a positive integer")
         self.ppo_config(ORIGINAL_ALPHA)  # PPOConfig checks the rest, naming the field
+
+    def _check_epsilon_choice(self) -> None:
+        if self.epsilons and self.method not in ("alg3", "ermas"):
+            raise ValueError(
+                f"epsilons: only the robust planners (alg3, ermas) have a slack; "
+                f"method is {self.method!r}"
+            )
+        if len(set(self.epsilons)) != len(self.epsilons):
+            raise ValueError(f"epsilons: each slack once, got {list(self.epsilons)}")
+        if len(self.epsilons) >= 2 and not self.validation_type:
+            raise ValueError(
+                "validation_type: choosing among epsilons needs a type that is not a test "
+                "column, e.g. 'eta=0.15'"
+            )
+        if self.validation_type:
+            if len(self.epsilons) < 2:
+                raise ValueError(
+                    "validation_type: only chooses among epsilons; give two or more slacks "
+                    "(epsilons = [-30.0, 30.0]) or drop it"
+                )
+            parse_type(self.validation_type)
+            if self.validation_type in self.test_types:
+                raise ValueError(
+                    f"validation_type: {self.validation_type!r} is a test column; choose a "
+                    "type outside test_types"
+                )
+
+    @property
+    def candidate_epsilons(self) -> tuple[float, ...]:
+        """The slacks a robust planner row trains: :attr:`epsilons`, else :attr:`epsilon`."""
+        return self.epsilons or (self.epsilon,)
+
+    @property
+    def scored_types(self) -> tuple[str, ...]:
+        """The test types, then the validation type (if any)."""
+        return self.test_types + ((self.validation_type,) if self.validation_type else ())
 
     @property
     def extra_metrics(self) -> tuple[str, ...]:

@@ -59,7 +59,7 @@ from robustmas.robust.marl import JointPPO
 if TYPE_CHECKING:
     from robustmas.experiments.economy_cells import EconomyTaxesSettings
 
-__all__ = ["PLANNER_METHODS", "run_planner_row"]
+__all__ = ["PLANNER_METHODS", "choose_epsilon", "run_planner_row"]
 
 PLANNER_METHODS = ("ai-economist", "alg3", "ermas")
 
@@ -148,6 +148,8 @@ def _shape(s: EconomyTaxesSettings, alpha: float) -> EconomyTaxesSettings:
         test_types=("Original",),
         train_type="Original" if alpha == ORIGINAL_ALPHA else f"alpha={alpha:g}",
         epsilon=0.0,
+        epsilons=(),
+        validation_type="",
         lambda_init=0.0,
         eval_episodes=1,
         eval_updates=1,
@@ -171,7 +173,7 @@ def run_planner_row(
     if s.method == "ai-economist":
         joint_total += s.rounds * s.main_updates
     robust_total = 0 if s.method == "ai-economist" else s.rounds
-    total = joint_total + robust_total + len(types_by_alpha(s.test_types))
+    total = joint_total + robust_total + len(types_by_alpha(s.scored_types))
 
     def stage(offset: int) -> CellProgress:
         return lambda done, _: progress(offset + done, total)
@@ -198,13 +200,19 @@ def run_planner_row(
     }
     info: dict[str, Any] = {"method": s.method, "train_type": s.train_type}
     learners = runner.params
+    candidates = s.candidate_epsilons if robust_total else (s.epsilon,)
     if robust_total:
         robust = _robust(shape)
+        # Every slack continues the same pretrained learners: runs eps-major, (eps, seed).
+        runs = len(candidates) * seeds
+        learners = jax.tree_util.tree_map(
+            lambda x: jnp.concatenate([x] * len(candidates)), learners
+        )
         final = dataclasses.replace(train_params, rate_max=jnp.float32(1.0))
-        final = jax.tree_util.tree_map(lambda x: jnp.stack([x] * seeds), final)
-        eps = jnp.full((seeds,), s.epsilon, jnp.float32)
-        lam0 = jnp.full((seeds,), s.lambda_init, jnp.float32)
-        r_keys = jax.random.split(jax.random.PRNGKey(seed + 7919), seeds)
+        final = jax.tree_util.tree_map(lambda x: jnp.stack([x] * runs), final)
+        eps = jnp.repeat(jnp.asarray(candidates, jnp.float32), seeds)
+        lam0 = jnp.full((runs,), s.lambda_init, jnp.float32)
+        r_keys = jax.random.split(jax.random.PRNGKey(seed + 7919), runs)
         state, rounds = run_chunked(
             workdir,
             "robust",
@@ -223,10 +231,26 @@ def run_planner_row(
         info["lambda_final"] = rounds["lambda"][:, -1].tolist()
         info["regret_last"] = rounds["regret"][:, -1].tolist()
     scores = _evaluate(s, program, learners, seed, workdir, stage(joint_total + robust_total))
+    if len(candidates) > 1:
+        chosen, means = choose_epsilon(scores[s.validation_type], len(candidates))
+        info["epsilon_validation"] = dict(zip(map(str, candidates), means.tolist(), strict=True))
+        info["epsilon_chosen"] = candidates[chosen]
+        info["all_seeds"] = {t: scores[t].tolist() for t in s.scored_types}
+        scores = {t: v[chosen * seeds : (chosen + 1) * seeds] for t, v in scores.items()}
     per_seed = {label: scores[label].tolist() for label in s.test_types}
     per_seed["mean_over_types"] = np.mean([scores[t] for t in s.test_types], axis=0).tolist()
     progress(total, total)
     return {"per_seed": per_seed, "reference": {}, "curves": curves, "info": info}
+
+
+def choose_epsilon(validation: np.ndarray, count: int) -> tuple[int, np.ndarray]:
+    """The slack to keep: the index of the best mean validation swf, and every slack's mean.
+
+    ``validation`` holds one score per run, eps-major (``count`` slacks x seeds); ties go to
+    the first slack.
+    """
+    means = np.asarray(validation, np.float64).reshape(count, -1).mean(axis=1)
+    return int(np.argmax(means)), means
 
 
 def _evaluate(
@@ -237,13 +261,18 @@ def _evaluate(
     workdir: Path,
     progress: CellProgress,
 ) -> dict[str, np.ndarray]:
-    """The frozen planners' swf per test type ``{type: (seeds,)}``, cached in the cell folder."""
+    """The frozen planners' swf per scored type ``{type: (runs,)}``, cached in the cell folder.
+
+    The scored types are the test columns and the validation type (if any); ``runs`` is the
+    learners' leading axis (slacks x seeds).
+    """
     path = workdir / "evaluation.npz"
+    labels = list(s.scored_types)
     if path.exists():
         with np.load(path, allow_pickle=False) as data:
-            if list(data["types"]) == list(s.test_types):
-                return {t: data["scores"][j] for j, t in enumerate(s.test_types)}
-    groups = types_by_alpha(s.test_types)
+            if list(data["types"]) == labels:
+                return {t: data["scores"][j] for j, t in enumerate(labels)}
+    groups = types_by_alpha(s.scored_types)
     principals = jax.tree_util.tree_map(lambda x: x[:, -1], learners)
     base = dataclasses.replace(program.params, rate_max=jnp.float32(1.0))
     out: dict[str, np.ndarray] = {}
@@ -271,8 +300,8 @@ def _evaluate(
     tmp = workdir / "evaluation.tmp.npz"
     np.savez(
         tmp,
-        scores=np.stack([out[t] for t in s.test_types]),
-        types=np.asarray(list(s.test_types)),
+        scores=np.stack([out[t] for t in labels]),
+        types=np.asarray(labels),
     )
     tmp.replace(path)
     return out
