@@ -18,8 +18,11 @@ One cell is one learned row of RP Fig. 4, all seeds in one vmapped program:
    rows run ``rounds`` rounds of RP Alg. 3 / ERMAS
    (:class:`~robustmas.robust.adversarial_sampling.AdversarialSampler`) from the phase-2
    learners, with original agents and the slack ``epsilon`` per episode (D21: -30), as the
-   released code fine-tunes Alg. 3 from its AI Economist checkpoint.  The agents' type during
-   training is ``train_type`` (the oracle rows "AI Economist (eta = ...)").
+   released code fine-tunes Alg. 3 from its AI Economist checkpoint.  With several slacks
+   (``epsilons``), each continues the same phase-2 learners in one vmapped program, and the
+   row keeps the slack whose planners score best on ``validation_type``
+   (:func:`choose_epsilon`; issue 13's "eps chosen on a validation type").  The agents' type
+   during training is ``train_type`` (the oracle rows "AI Economist (eta = ...)").
 4. **Evaluation** (:func:`~robustmas.robust.evaluation.evaluate_principals`): each planner is
    frozen (parameters hashed before and after); under every test type its own agents are
    fine-tuned for ``eval_updates`` PPO updates (warm start, the released code's evaluation,
