@@ -256,9 +256,9 @@ class PatchConv(nn.Module):
     ``(3, 3, C, features)``, ``bias`` ``(features,)``, the same initialisers' shapes) and so is
     the result, up to float rounding.  Why not ``nn.Conv``: XLA's CPU backend differentiates a
     convolution 20-33x slower inside a loop, as in PPO's epoch and minibatch scans, than outside
-    one, and about 80x slower than this form does there (``benchmarks/bench_recurrent.py``).  Here the nine shifted windows are concatenated
-    along the channels and multiplied by the reshaped kernel: slices and a dot, whose gradients
-    stay fast inside loops.
+    one, and about 80x slower than this form does there (``benchmarks/bench_recurrent.py``).
+    Here the nine shifted windows are concatenated along the channels and multiplied by the
+    reshaped kernel: slices and a dot, whose gradients stay fast inside loops.
 
     Attributes:
         features: output channels.
