@@ -14,12 +14,14 @@ The environment is ``ai-economist`` 1.7.1 in the papers' setting (``tests/aie_re
 episodes).  An RLlib ``MultiAgentEnv`` wrapper flattens each player's observation dict (its
 maps, flat features, time and action mask, in the env's key order) into one float vector; agents
 ``"0"``-``"3"`` share one policy (``Discrete(50)``) and the planner ``"p"`` has its own
-(``MultiDiscrete([22] * 7)``), as in the AI Economist.  RLlib's PPO (new API stack, torch, one
-local env runner and learner, MLP 128 x 128 relu, separate value network) trains with the
+(``MultiDiscrete([22] * 7)``), as in the AI Economist.  The planner does not see the 25 x 25
+maps unless ``--planner-maps`` (our ``rp-fig4`` planners do not either).  RLlib's PPO (new
+API stack, torch, local learner, MLP 128 x 128 relu, separate value network) trains with the
 ``rp-fig4`` agents' numbers: 4,000 env steps per iteration (16 x 250 on our side), 4 epochs of
 minibatches of 1,000, lr 3e-4, gamma 0.998, GAE lambda 0.98, clip 0.2.  It does not apply the
 action masks (RLlib's default modules have no masking), so it does a little less work than our
-masked policies.  The AI Economist env is not vectorised: one environment.
+masked policies.  The AI Economist env is not vectorised; RLlib steps ``--envs`` copies
+per env runner (``--runners`` remote runners; 0: the local one).
 
 Prints one JSON line: env steps/s over the iterations after the first (RLlib's
 ``num_env_steps_sampled_lifetime`` over their wall time), the first iteration and the startup
@@ -52,10 +54,21 @@ import aie_reference  # noqa: E402  (the AI Economist's setting, shared with the
 PLAYERS = ("0", "1", "2", "3", "p")
 
 
+PLANNER_MAPS = False
+"""Feed the planner its 25 x 25 maps (``--planner-maps``).  Off, as our ``rp-fig4`` planners
+(``planner_maps = false``): the planner reads its flat features, time and mask."""
+
+
 def _flat(obs: dict[str, Any]) -> dict[str, np.ndarray]:
     """Each player's observation dict as one float32 vector (the env's key order)."""
     return {
-        k: np.concatenate([np.ravel(v).astype(np.float32) for v in obs[k].values()])
+        k: np.concatenate(
+            [
+                np.ravel(v).astype(np.float32)
+                for name, v in obs[k].items()
+                if k != "p" or PLANNER_MAPS or not name.startswith("world-")
+            ]
+        )
         for k in PLAYERS
     }
 
@@ -111,7 +124,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch", type=int, default=4000, help="env steps per iteration")
     parser.add_argument("--runners", type=int, default=0, help="remote env runners (0: local)")
     parser.add_argument("--envs", type=int, default=1, help="environments per env runner")
+    parser.add_argument("--planner-maps", action="store_true", help="the planner sees the maps")
     args = parser.parse_args(argv)
+    global PLANNER_MAPS
+    PLANNER_MAPS = args.planner_maps
     t0 = time.perf_counter()
     import ray
     from ray.rllib.algorithms.ppo import PPOConfig
@@ -181,6 +197,7 @@ def main(argv: list[str] | None = None) -> None:
         "batch_env_steps": args.batch,
         "num_env_runners": args.runners,
         "num_envs_per_env_runner": args.envs,
+        "planner_maps": PLANNER_MAPS,
         "startup_s": startup_s,
         "iter_s": iter_s,
         "env_steps_per_iter": steps.tolist(),
