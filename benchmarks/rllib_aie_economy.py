@@ -54,19 +54,15 @@ import aie_reference  # noqa: E402  (the AI Economist's setting, shared with the
 PLAYERS = ("0", "1", "2", "3", "p")
 
 
-PLANNER_MAPS = False
-"""Feed the planner its 25 x 25 maps (``--planner-maps``).  Off, as our ``rp-fig4`` planners
-(``planner_maps = false``): the planner reads its flat features, time and mask."""
-
-
-def _flat(obs: dict[str, Any]) -> dict[str, np.ndarray]:
-    """Each player's observation dict as one float32 vector (the env's key order)."""
+def _flat(obs: dict[str, Any], planner_maps: bool) -> dict[str, np.ndarray]:
+    """Each player's observation dict as one float32 vector (the env's key order); the
+    planner's 25 x 25 maps only with ``planner_maps`` (off in our ``rp-fig4`` planners)."""
     return {
         k: np.concatenate(
             [
                 np.ravel(v).astype(np.float32)
                 for name, v in obs[k].items()
-                if k != "p" or PLANNER_MAPS or not name.startswith("world-")
+                if k != "p" or planner_maps or not name.startswith("world-")
             ]
         )
         for k in PLAYERS
@@ -79,8 +75,9 @@ class AIEconomist(MultiAgentEnv):
     def __init__(self, config: dict[str, Any] | None = None) -> None:
         super().__init__()
         self.env = aie_reference.make_env()
+        self.planner_maps = bool((config or {}).get("planner_maps", False))
         raw = self.env.reset()
-        first = _flat(raw)
+        first = _flat(raw, self.planner_maps)
         dims = aie_reference.planner_dims(self.env)
         self.agents = self.possible_agents = list(PLAYERS)
         self.observation_spaces = {
@@ -97,7 +94,7 @@ class AIEconomist(MultiAgentEnv):
         if seed is not None:
             aie_reference.aie_seed(seed)
         with contextlib.redirect_stdout(io.StringIO()):
-            return _flat(self.env.reset()), {}
+            return _flat(self.env.reset(), self.planner_maps), {}
 
     def step(self, action_dict: dict[str, Any]) -> tuple[dict, dict, dict, dict, dict]:
         """One step of every player; the episode ends by time (truncation)."""
@@ -106,7 +103,7 @@ class AIEconomist(MultiAgentEnv):
         obs, reward, done, _ = self.env.step(actions)
         end = bool(done["__all__"])
         return (
-            _flat(obs),
+            _flat(obs, self.planner_maps),
             {k: float(reward[k]) for k in PLAYERS},
             {"__all__": False},
             {"__all__": end},
@@ -126,8 +123,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--envs", type=int, default=1, help="environments per env runner")
     parser.add_argument("--planner-maps", action="store_true", help="the planner sees the maps")
     args = parser.parse_args(argv)
-    global PLANNER_MAPS
-    PLANNER_MAPS = args.planner_maps
     t0 = time.perf_counter()
     import ray
     from ray.rllib.algorithms.ppo import PPOConfig
@@ -138,7 +133,7 @@ def main(argv: list[str] | None = None) -> None:
 
     config = (
         PPOConfig()
-        .environment("aie-gather-trade-build")
+        .environment("aie-gather-trade-build", env_config={"planner_maps": args.planner_maps})
         .multi_agent(policies={"agents", "planner"}, policy_mapping_fn=_policy_of)
         .rl_module(
             rl_module_spec=MultiRLModuleSpec(
@@ -197,7 +192,7 @@ def main(argv: list[str] | None = None) -> None:
         "batch_env_steps": args.batch,
         "num_env_runners": args.runners,
         "num_envs_per_env_runner": args.envs,
-        "planner_maps": PLANNER_MAPS,
+        "planner_maps": args.planner_maps,
         "startup_s": startup_s,
         "iter_s": iter_s,
         "env_steps_per_iter": steps.tolist(),

@@ -203,7 +203,7 @@ def run_planner_row(
     }
     info: dict[str, Any] = {"method": s.method, "train_type": s.train_type}
     learners = runner.params
-    candidates = s.candidate_epsilons if robust_total else (s.epsilon,)
+    candidates = s.candidate_epsilons  # one slack unless a robust row lists several
     if robust_total:
         robust = _robust(shape)
         # Every slack continues the same pretrained learners: runs eps-major, (eps, seed).
