@@ -8,13 +8,16 @@ game's worst-case eps-CCE line ``max(0, 1 - 2.5 eps)`` (spec Sec. 1.1).
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import numpy as np
 import pytest
 
 from robustmas.equilibria.markov_exact import (
     GridMarkovGame,
+    OfficerPlanner,
     best_response,
+    cell_chain,
     deterministic_policy,
     evaluate,
     regrets,
@@ -273,3 +276,132 @@ def test_inputs_are_validated_with_named_fields() -> None:
         tragedy_tables(a=0.0)
     with pytest.raises(ValueError, match="width"):
         released_code_bimatrix_tables(width=1)
+
+
+# --------------------------------------------------------------------------- officer planner
+
+
+def _officer_game(rng: np.random.Generator, horizon: int = 3) -> GridMarkovGame:
+    """Two movers on a 2x2 grid, moves (0, +1), and a planner's table last."""
+    return GridMarkovGame(rng.uniform(0, 1, (3, 2, 2)), horizon=horizon, moves=(0, 1))
+
+
+def test_cell_chain_equals_enumeration() -> None:
+    rng = np.random.default_rng(3)
+    game = GridMarkovGame(rng.uniform(0, 1, (3, 3, 3)), horizon=2)
+    pi = rng.dirichlet(np.ones(3), size=(2, 9))
+    chain = cell_chain(game, pi)
+    expected = np.zeros((9, 9))
+    for s in range(9):
+        x = np.array(np.unravel_index(s, (3, 3)))
+        for a0, a1 in itertools.product(range(3), repeat=2):
+            nxt = np.clip(x + np.array([game.moves[a0], game.moves[a1]]), 0, 2)
+            expected[s, np.ravel_multi_index(tuple(nxt), (3, 3))] += pi[0, s, a0] * pi[1, s, a1]
+    np.testing.assert_allclose(chain, expected, atol=1e-12)
+    np.testing.assert_allclose(chain.sum(axis=1), 1.0)
+
+
+def _officer_recursion(
+    planner: OfficerPlanner, chain: np.ndarray, policy: np.ndarray | None
+) -> float:
+    """Plain recursion over (t, s, o): the policy's value, or the best one with ``None``."""
+    game, m = planner.game, planner.max_officers
+    table = game.flat_rewards[-1]
+
+    def value(t: int, s: int, o: int) -> float:
+        if t == game.horizon:
+            return 0.0
+        options = []
+        for d, delta in enumerate(planner.deltas):
+            o2 = min(max(o + delta, 0), m)
+            q = sum(
+                chain[s, s2]
+                * (table[s2] * (1 + planner.weight * o2 / m) - (o2 / m) ** 2 + value(t + 1, s2, o2))
+                for s2 in range(game.num_states)
+            )
+            options.append(q if policy is None else policy[s, o, d] * q)
+        return max(options) if policy is None else sum(options)
+
+    return sum(game.initial_distribution[s] * value(0, s, 0) for s in range(game.num_states))
+
+
+def test_officer_planner_equals_plain_recursion() -> None:
+    rng = np.random.default_rng(4)
+    game = _officer_game(rng)
+    planner = OfficerPlanner(game, max_officers=3, deltas=(-1, 0, 2), weight=1.5)
+    chain = cell_chain(game, rng.dirichlet(np.ones(2), size=(2, 4)))
+    policy = rng.dirichlet(np.ones(3), size=(4, 4))
+    assert planner.evaluate(chain, policy) == pytest.approx(
+        _officer_recursion(planner, chain, policy), abs=1e-12
+    )
+    best = planner.optimal(chain)
+    assert best.value == pytest.approx(_officer_recursion(planner, chain, None), abs=1e-12)
+    # The optimal policy attains the optimum; random stationary policies do not beat it.
+    assert planner.evaluate(chain, best.policy) == pytest.approx(best.value, abs=1e-12)
+    for _ in range(20):
+        other = rng.dirichlet(np.ones(3), size=(4, 4))
+        assert planner.evaluate(chain, other) <= best.value + 1e-12
+
+
+def test_officer_planner_matches_the_environment() -> None:
+    """The DP against sampled episodes of the augmented grid game (JAX), tabular players."""
+    import jax
+    import jax.numpy as jnp
+
+    from robustmas.envs.grid_presets import make_grid_game
+
+    setup = make_grid_game("released-code-v0:augmented=true", episode_length=6)
+    env, params = setup.env, setup.params
+    game = GridMarkovGame(np.asarray(params.payoffs, np.float64), horizon=6, moves=env.moves)
+    planner = OfficerPlanner(
+        game, env.max_officers, env.officer_deltas, float(params.officer_weight)
+    )
+    rng = np.random.default_rng(5)
+    agents = rng.dirichlet(np.ones(3), size=(2, 16))
+    chief = rng.dirichlet(np.ones(5), size=(16, env.max_officers + 1))
+    exact = planner.evaluate(cell_chain(game, agents), chief) / 6
+
+    tables = jnp.asarray(agents, jnp.float32)
+    chief_table = jnp.asarray(chief, jnp.float32)
+
+    def episode(key: jax.Array) -> jax.Array:
+        key, k_reset = jax.random.split(key)
+        _, state = env.reset(k_reset, params)
+
+        def body(state: Any, k: jax.Array) -> tuple[Any, jax.Array]:
+            k0, k1, k2, k3 = jax.random.split(k, 4)
+            s = env.cell_index(state.cell)
+            a = jnp.stack(
+                [
+                    jax.random.choice(k0, 3, p=tables[0, s]),
+                    jax.random.choice(k1, 3, p=tables[1, s]),
+                    jax.random.choice(k2, 5, p=chief_table[s, state.officers]),
+                ]
+            )
+            _, state, _, _, info = env.step(k3, state, a, params)
+            return state, info["raw_rewards"][-1]
+
+        _, rewards = jax.lax.scan(body, state, jax.random.split(key, 6))
+        return rewards.mean()
+
+    sampled = np.asarray(jax.jit(jax.vmap(episode))(jax.random.split(jax.random.PRNGKey(0), 4000)))
+    se = sampled.std(ddof=1) / np.sqrt(sampled.size)
+    assert abs(sampled.mean() - exact) < 4 * se, (sampled.mean(), exact, se)
+
+
+def test_officer_planner_validates_its_inputs() -> None:
+    game = _officer_game(np.random.default_rng(6))
+    with pytest.raises(ValueError, match="max_officers"):
+        OfficerPlanner(game, max_officers=0)
+    with pytest.raises(ValueError, match="deltas"):
+        OfficerPlanner(game, deltas=())
+    planner = OfficerPlanner(game, max_officers=2)
+    with pytest.raises(ValueError, match="chain"):
+        planner.optimal(np.eye(3))
+    chain = np.eye(4)
+    with pytest.raises(ValueError, match="policy"):
+        planner.evaluate(chain, np.ones((4, 3, 5)))
+    with pytest.raises(ValueError, match="change index"):
+        planner.evaluate(chain, np.full((3, 4, 3), 9))
+    with pytest.raises(ValueError, match="stationary"):
+        cell_chain(game, np.full((2, 3, 4, 2), 0.5))

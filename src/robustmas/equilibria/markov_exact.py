@@ -19,6 +19,11 @@ module computes, by dynamic programming over the ``W^d`` cells (NumPy, exact up 
 * :func:`regrets`: best-response value minus value, per mover: the per-episode regret whose
   bound ``eps`` Alg. 1 and 3 of RP (and ERMAS Eq. 8) enforce, exact instead of Monte-Carlo
   (spec decision D6 describes the estimator this checks);
+* :func:`cell_chain` and :class:`OfficerPlanner`: ERMAS Sec. 4.3's acting planner (the
+  released code's officer dynamics, spec D14), which changes an officer count ``o`` before it
+  sees the next cell and earns ``r_0(s') (1 + w o'/M) - (o'/M)^2``.  Nothing it does reaches
+  the movers, so for stationary movers the cells follow a Markov chain and the planner faces an
+  MDP on ``(t, s, o)``: its exact value, and the best value of any planner;
 * :func:`stage_worst_case_cce`: the stage game's worst-case eps-CCE through the exact LP of RP
   Eq. 7 (:func:`robustmas.equilibria.lp.worst_case_cce`); for the tragedy tables it is
   ``max(0, 1 - 2.5 eps)``; :func:`stage_robust_principal` does the same for a principal that
@@ -52,8 +57,11 @@ __all__ = [
     "BestResponse",
     "GridMarkovGame",
     "MarkovRegrets",
+    "OfficerPlanner",
+    "OfficerPlannerSolution",
     "PolicyValues",
     "best_response",
+    "cell_chain",
     "deterministic_policy",
     "evaluate",
     "regrets",
@@ -360,6 +368,163 @@ def regrets(game: GridMarkovGame, policies: np.ndarray) -> MarkovRegrets:
     values = evaluate(game, policies).values
     best = np.array([best_response(game, policies, k).value for k in range(game.num_movers)])
     return MarkovRegrets(values, best, best - values[: game.num_movers])
+
+
+def cell_chain(game: GridMarkovGame, policies: np.ndarray) -> np.ndarray:
+    """The cells' transition matrix ``P[s, s']`` under stationary mover policies.
+
+    Args:
+        game: the grid Markov game.
+        policies: stationary policies ``(d, S, A)`` of the movers.
+
+    Returns:
+        A dense row-stochastic ``(S, S)`` matrix.
+
+    Raises:
+        ValueError: policies of the wrong shape or not distributions.
+
+    """
+    if np.ndim(policies) != 3:
+        raise ValueError(
+            f"policies: expected stationary policies (movers, S, A), got shape {np.shape(policies)}"
+        )
+    pi = _check_policies(game, policies)
+    joint = _joint([pi[k, 0] for k in range(game.num_movers)])  # (S, A^d)
+    chain = np.zeros((game.num_states, game.num_states))
+    rows = np.repeat(np.arange(game.num_states), joint.shape[1])
+    np.add.at(chain, (rows, game.successors.ravel()), joint.ravel())
+    return chain
+
+
+class OfficerPlannerSolution(NamedTuple):
+    """The best officer policy against one cell chain (:meth:`OfficerPlanner.optimal`)."""
+
+    value: float
+    """The best expected return from the initial cells with no officers."""
+    policy: np.ndarray
+    """A deterministic optimal policy: the officer-change index per ``(t, s, o)``,
+    shape ``(T, S, M + 1)``."""
+
+
+@dataclass(frozen=True, eq=False)
+class OfficerPlanner:
+    """ERMAS Sec. 4.3's acting planner over a grid game's cells (the released code's officers).
+
+    The planner starts every episode with no officers; each step it picks a change from
+    ``deltas`` (the count is clipped to ``0..max_officers``) before the movers land on ``s'``,
+    and earns ``r(s') (1 + weight o'/M) - (o'/M)^2`` with ``r`` the reward table of player
+    ``player`` of ``game`` (the principal's table, last) and ``o'`` the new count (spec D14;
+    :class:`robustmas.envs.grid_game.GridGame` with ``principal="augmented"``).
+
+    Attributes:
+        game: the grid Markov game (horizon, initial cells, discount and the planner's table).
+        max_officers: ``M`` (>= 1).
+        deltas: officer change per planner action.
+        weight: ``w``, the officers' weight on the table value.
+        player: index of the planner's reward table in ``game.rewards`` (default: the last).
+    """
+
+    game: GridMarkovGame
+    max_officers: int = 12
+    deltas: tuple[int, ...] = (-2, -1, 0, 1, 2)
+    weight: float = 3.0
+    player: int = -1
+
+    def __post_init__(self) -> None:
+        if isinstance(self.max_officers, bool) or not isinstance(self.max_officers, int):
+            raise ValueError(f"max_officers: expected an int >= 1, got {self.max_officers!r}")
+        if self.max_officers < 1:
+            raise ValueError(f"max_officers: expected an int >= 1, got {self.max_officers}")
+        deltas = tuple(int(x) for x in self.deltas)
+        if not deltas:
+            raise ValueError("deltas: need at least one officer change, e.g. (-1, 0, 1)")
+        object.__setattr__(self, "deltas", deltas)
+        if not np.isfinite(self.weight):
+            raise ValueError(f"weight: must be finite, got {self.weight!r}")
+        n = self.game.num_players
+        if not -n <= self.player < n:
+            raise ValueError(f"player: expected an index into {n} reward tables, got {self.player}")
+
+    @cached_property
+    def rewards(self) -> np.ndarray:
+        """``R[s', o']``, shape ``(S, M + 1)``."""
+        level = np.arange(self.max_officers + 1) / self.max_officers
+        table = self.game.flat_rewards[self.player]
+        return table[:, None] * (1.0 + self.weight * level[None, :]) - level[None, :] ** 2
+
+    @cached_property
+    def next_officers(self) -> np.ndarray:
+        """``o'[o, d]``, shape ``(M + 1, D)``."""
+        count = np.arange(self.max_officers + 1)[:, None] + np.asarray(self.deltas)[None, :]
+        return np.clip(count, 0, self.max_officers)
+
+    def _q(self, chain: np.ndarray, v: np.ndarray) -> np.ndarray:
+        """``Q[s, o, d] = sum_s' P[s, s'] (R + gamma V)[s', o'(o, d)]``."""
+        return (chain @ (self.rewards + float(self.game.discount) * v))[:, self.next_officers]
+
+    def _check_chain(self, chain: np.ndarray) -> np.ndarray:
+        chain = np.asarray(chain, np.float64)
+        s = self.game.num_states
+        if chain.shape != (s, s):
+            raise ValueError(f"chain: expected shape (S, S) = {(s, s)}, got {chain.shape}")
+        if np.any(chain < -1e-9) or np.max(np.abs(chain.sum(axis=1) - 1.0)) > 1e-6:
+            raise ValueError("chain: rows must be probability distributions (see cell_chain)")
+        return chain
+
+    def _start(self, v: np.ndarray) -> float:
+        return float(self.game.initial_distribution @ v[:, 0])
+
+    def optimal(self, chain: np.ndarray) -> OfficerPlannerSolution:
+        """The best planner against cell chain ``chain``, by backward induction on ``(t, s, o)``.
+
+        It observes ``t``, the cell and its officers, so its value bounds every planner's
+        (stationary or history-dependent) from above.
+        """
+        chain = self._check_chain(chain)
+        v = np.zeros_like(self.rewards)
+        policy = np.zeros((self.game.horizon, *self.rewards.shape), np.int64)
+        for t in reversed(range(self.game.horizon)):
+            q = self._q(chain, v)
+            policy[t] = q.argmax(axis=-1)
+            v = q.max(axis=-1)
+        return OfficerPlannerSolution(self._start(v), policy)
+
+    def evaluate(self, chain: np.ndarray, policy: np.ndarray) -> float:
+        """The planner's expected return against cell chain ``chain``.
+
+        Args:
+            chain: ``P[s, s']`` (see :func:`cell_chain`).
+            policy: a deterministic policy (integer change indices ``(T, S, M + 1)``, as
+                :meth:`optimal` returns), or probabilities over the changes, stationary
+                ``(S, M + 1, D)`` or time-dependent ``(T, S, M + 1, D)``.
+
+        Raises:
+            ValueError: a chain or policy of the wrong shape, or probabilities that are not
+                distributions.
+
+        """
+        chain = self._check_chain(chain)
+        horizon, (s, o), d = self.game.horizon, self.rewards.shape, len(self.deltas)
+        policy = np.asarray(policy)
+        if np.issubdtype(policy.dtype, np.integer):
+            if policy.shape != (horizon, s, o):
+                raise ValueError(f"policy: expected indices of shape {(horizon, s, o)}")
+            if policy.min() < 0 or policy.max() >= d:
+                raise ValueError(f"policy: every change index must lie in [0, {d})")
+            policy = np.eye(d)[policy]
+        elif policy.shape == (s, o, d):
+            policy = np.broadcast_to(policy, (horizon, s, o, d))
+        if policy.shape != (horizon, s, o, d):
+            raise ValueError(
+                f"policy: expected shape (S, M + 1, D) = {(s, o, d)} or (T, S, M + 1, D), got "
+                f"{policy.shape}"
+            )
+        if np.any(policy < -1e-9) or np.max(np.abs(policy.sum(axis=-1) - 1.0)) > 1e-6:
+            raise ValueError("policy: each row must sum to 1 over the officer changes")
+        v = np.zeros_like(self.rewards)
+        for t in reversed(range(horizon)):
+            v = (policy[t] * self._q(chain, v)).sum(axis=-1)
+        return self._start(v)
 
 
 def uniform_policies(game: GridMarkovGame) -> np.ndarray:
