@@ -293,6 +293,36 @@ def test_exact_scores_match_monte_carlo_of_the_same_agents() -> None:
         make_grid_game("released-code-v0:augmented=true", obs="cell").env.cell_observations()
 
 
+def test_exact_scores_of_the_augmented_planner_match_monte_carlo() -> None:
+    """ERMAS's officer planner: its exact score (agents' cell chain, OfficerPlanner) equals the
+    Monte-Carlo return of the same agents and planner (2,048 episodes per seed and type)."""
+    from robustmas.experiments.cross_table_cells import check_exact, exact_scores
+
+    setup = make_grid_game("released-code-v0:augmented=true", episode_length=6, obs="cell")
+    check_exact(setup.env)
+    ppo = PPOConfig(
+        num_envs=8, num_steps=6, total_timesteps=8 * 6 * 5, actor_hidden=(),
+        critic_hidden=(16,), parameter_sharing=False, anneal_lr=False,
+    )  # fmt: skip
+    algo = JointPPO(ppo, setup.env, setup.params)
+    principal = jax.tree_util.tree_map(lambda x: x[-1], algo.init(jax.random.PRNGKey(4)).params)
+    names = ["original", "adv:0.5"]
+    type_params = [agent_type_params(setup.env, setup.params, t, "paper") for t in names]
+    batch = jax.tree_util.tree_map(lambda x: x[None], principal)
+    results = evaluate_principals(
+        setup.env, stack_types(type_params), names, batch, ppo, seeds=2,
+        eval_episodes=2048, keep_agents=True,
+    )  # fmt: skip
+    exact, regret = exact_scores(setup.env, ppo, type_params, results, 6)
+    mc = results[0].returns.mean(axis=1) / 6
+    assert exact.shape == (2, 1) and np.isfinite(exact).all()
+    np.testing.assert_allclose(exact[:, 0], mc, atol=0.01)
+    assert (regret >= -1e-9).all()
+    no_stay = make_grid_game("released-code-v0:augmented=true", allow_stay=False, obs="cell")
+    with pytest.raises(ValueError, match="no 'stay'"):
+        check_exact(no_stay.env)
+
+
 @pytest.mark.slow  # CI time: test_exact_scores_match_monte_carlo_... checks exact scores
 def test_a_row_with_exact_scoring_reports_the_yardstick(tmp_path: Path) -> None:
     s = CrossTableSettings(method="marl", exact=True, **TINY)  # type: ignore[arg-type]

@@ -415,10 +415,51 @@ class GridGame:
             raise ValueError(
                 "cell_observations: the observation holds the time or the officers, so a "
                 "policy is not a function of the cell; use observe_time=False and no augmented "
-                "principal"
+                "principal (for the augmented planner: agent_cell_observations and "
+                "planner_observations)"
             )
+        return self._all_cells()
+
+    def _all_cells(self) -> jax.Array:
         cells = np.stack(np.unravel_index(np.arange(self.num_cells), (self.width,) * self.dims))
         return jax.vmap(self._encode)(jnp.asarray(cells.T, jnp.int32))
+
+    def agent_cell_observations(self) -> jax.Array:
+        """Every agent's observation in every cell, ``(cells, obs_dim)`` in C order.
+
+        As :meth:`cell_observations`; with the augmented planner, the agents' officer block
+        is zero (they do not observe it), so their policies are functions of the cell.
+
+        Raises:
+            ValueError: the observation also holds the time.
+        """
+        if self.principal != "augmented":
+            return self.cell_observations()
+        if self.observe_time:
+            raise ValueError("agent_cell_observations: the observation holds the time")
+        grid = self._all_cells()
+        return jnp.concatenate([grid, jnp.zeros((grid.shape[0], self.max_officers + 1))], axis=1)
+
+    def planner_observations(self) -> jax.Array:
+        """The augmented planner's view of every (cell, officers), ``(cells, M + 1, obs_dim)``.
+
+        Raises:
+            ValueError: no augmented planner, or the observation also holds the time.
+        """
+        if self.principal != "augmented" or self.observe_time:
+            raise ValueError(
+                "planner_observations: needs principal='augmented' and observe_time=False"
+            )
+        grid = self._all_cells()
+        levels = jnp.eye(self.max_officers + 1, dtype=grid.dtype)
+        count = self.max_officers + 1
+        return jnp.concatenate(
+            [
+                jnp.broadcast_to(grid[:, None, :], (grid.shape[0], count, grid.shape[1])),
+                jnp.broadcast_to(levels[None], (grid.shape[0], count, count)),
+            ],
+            axis=-1,
+        )
 
     def _encode(self, cell: jax.Array) -> jax.Array:
         if self.obs == "cell":

@@ -43,7 +43,12 @@ import numpy as np
 
 from robustmas.envs.grid_game import GridGame, GridParams, with_agent_types
 from robustmas.envs.grid_presets import GridSetup, make_grid_game
-from robustmas.equilibria.markov_exact import GridMarkovGame, regrets
+from robustmas.equilibria.markov_exact import (
+    GridMarkovGame,
+    OfficerPlanner,
+    cell_chain,
+    regrets,
+)
 from robustmas.experiments.cells import CellProgress, register_kind
 from robustmas.experiments.chunks import ChunkedProgram, run_chunked, updates_done
 from robustmas.experiments.grid_sampling import GridSamplingSettings, sampling_config, train_sampler
@@ -121,8 +126,9 @@ class CrossTableSettings(GridSamplingSettings):
     (:mod:`robustmas.equilibria.markov_exact`): the principal's exact reward per step
     (``reference["exact[TYPE]"]``, beside the Monte-Carlo column) and the new agents' largest
     exact regret per step under the type (``info["exact_regret"]``: how far from an
-    equilibrium the evaluation's agents are).  Needs observations of the cell alone (no time,
-    no officers); DR types get no exact score (NaN)."""
+    equilibrium the evaluation's agents are).  Needs observations of the cell alone (no time;
+    the augmented planner is tabulated on every cell and officer count, the agents' extra
+    actions folded into "stay"); DR types get no exact score (NaN)."""
     train_type: str = "original"
     """Agents' type during ``marl`` training (``alg3`` / ``ermas`` train on ``original``)."""
     principal_risk_eta: float = 0.0
@@ -313,7 +319,7 @@ class CrossTableKind:
             "per_seed": np.nan_to_num(train_curve).tolist(),
         }
         if s.exact:
-            setup.env.cell_observations()  # names the setting to fix before any training
+            check_exact(setup.env)  # names the setting to fix before any training
         scores, exact, regret = self._evaluate(s, setup, principals, seed, workdir)
         progress(total, total)
         all_seeds = {t: scores[j].tolist() for j, t in enumerate(s.scored_types)}
@@ -406,17 +412,21 @@ def exact_scores(
 
     Every (principal, type, agent seed) of ``results`` (kept agents) is tabulated on every
     cell and solved by dynamic programming under the type's perceived tables; values are the
-    means over the agent seeds, shape ``(types, principals)``.  DR types (reward noise) get
-    NaN: their rewards are not a table.
+    means over the agent seeds, shape ``(types, principals)``.  An augmented planner (ERMAS
+    Sec. 4.3) is tabulated on every (cell, officer count) and scored by
+    :class:`~robustmas.equilibria.markov_exact.OfficerPlanner` on the agents' cell chain.  DR
+    types (reward noise) get NaN: their rewards are not a table.
     """
     trainer = PPO(config, env)
-    obs = env.cell_observations()
     players = trainer.num_agents
+    agents = players - 1
+    augmented = env.principal == "augmented"
+    agent_obs = env.agent_cell_observations() if augmented else env.cell_observations()
 
     def probs(actor: Any) -> jax.Array:
         def one(i: jax.Array) -> jax.Array:
             mine = jax.tree_util.tree_map(lambda x: x[i], actor)
-            return jax.nn.softmax(cast(Any, trainer.policy(mine, obs)).logits, axis=-1)
+            return jax.nn.softmax(cast(Any, trainer.policy(mine, agent_obs)).logits, axis=-1)
 
         return jax.vmap(one)(jnp.arange(players))
 
@@ -424,17 +434,94 @@ def exact_scores(
     games = [exact_game(env, p, horizon) for p in type_params]
     exact = np.full((len(type_params), len(results)), np.nan)
     regret = np.full_like(exact, np.nan)
-    agents = players - 1
+    planner = _officer_planner(env, type_params[0], horizon) if augmented else None
+    chiefs: list[np.ndarray | None] = [None] * len(results)  # (types, seeds, S, M + 1, D)
+    if planner is not None:
+        view = env.planner_observations()
+        flat = view.reshape(-1, view.shape[-1])
+
+        def chief(actor: Any) -> jax.Array:
+            mine = jax.tree_util.tree_map(lambda x: x[-1], actor)
+            table = jax.nn.softmax(cast(Any, trainer.policy(mine, flat)).logits, axis=-1)
+            return table.reshape(*view.shape[:2], -1)
+
+        tabulate_planner = jax.jit(jax.vmap(jax.vmap(chief)))
+        for j, result in enumerate(results):
+            found = np.asarray(tabulate_planner(result.agents), np.float64)
+            chiefs[j] = _officer_actions(env, found)
     for j, result in enumerate(results):
         table = np.asarray(tabulate(result.agents), np.float64)
         table /= table.sum(axis=-1, keepdims=True)
         for t, game in enumerate(games):
             if game is None:
                 continue
-            found = [regrets(game, pi) for pi in table[t]]
-            exact[t, j] = np.mean([r.values[-1] for r in found]) / horizon
+            chief_tables = chiefs[j]
+            if planner is None or chief_tables is None:
+                found = [regrets(game, pi) for pi in table[t]]
+                exact[t, j] = np.mean([r.values[-1] for r in found]) / horizon
+            else:
+                movers = [_mover_actions(env, pi[:agents]) for pi in table[t]]
+                found = [regrets(game, pi) for pi in movers]
+                values = [
+                    planner.evaluate(cell_chain(game, pi), c)
+                    for pi, c in zip(movers, chief_tables[t], strict=True)
+                ]
+                exact[t, j] = np.mean(values) / horizon
             regret[t, j] = np.mean([r.regrets[:agents].max() for r in found]) / horizon
     return exact, regret
+
+
+def _mover_actions(env: GridGame, table: np.ndarray) -> np.ndarray:
+    """Movers' probabilities over their moves, extra actions folded into "stay".
+
+    Actions past the moves are no-ops: the grid game's rule when the planner's larger action
+    space widens every player's.
+    """
+    moves = len(env.moves)
+    if table.shape[-1] == moves:
+        return table
+    if 0 not in env.moves:
+        raise ValueError(
+            "exact: the movers' extra actions are no-ops but their moves have no 'stay'; use "
+            "allow_stay=True or exact = false"
+        )
+    folded = table[..., :moves].copy()
+    folded[..., env.moves.index(0)] += table[..., moves:].sum(axis=-1)
+    return folded
+
+
+def _officer_actions(env: GridGame, table: np.ndarray) -> np.ndarray:
+    """The planner's probabilities over its officer changes (extra actions change nothing)."""
+    count = len(env.officer_deltas)
+    if table.shape[-1] == count:
+        return table / table.sum(axis=-1, keepdims=True)
+    if 0 not in env.officer_deltas:
+        raise ValueError(
+            "exact: the planner's extra actions change nothing but officer_deltas has no 0; "
+            "add 0 or use exact = false"
+        )
+    folded = table[..., :count].copy()
+    folded[..., env.officer_deltas.index(0)] += table[..., count:].sum(axis=-1)
+    return folded / folded.sum(axis=-1, keepdims=True)
+
+
+def _officer_planner(env: GridGame, params: GridParams, horizon: int) -> OfficerPlanner:
+    """The augmented planner's exact problem on the game's raw tables."""
+    game = GridMarkovGame(np.asarray(params.payoffs, np.float64), horizon=horizon, moves=env.moves)
+    return OfficerPlanner(
+        game, env.max_officers, env.officer_deltas, float(np.asarray(params.officer_weight))
+    )
+
+
+def check_exact(env: GridGame) -> None:
+    """Raise the error that names the setting to fix when ``env``'s policies cannot be tabulated."""
+    if env.principal == "augmented":
+        env.agent_cell_observations()
+        env.planner_observations()
+        _mover_actions(env, np.ones((1, env.num_actions)))
+        _officer_actions(env, np.ones((1, env.num_actions)))
+    else:
+        env.cell_observations()
 
 
 def exact_game(env: GridGame, params: GridParams, horizon: int) -> GridMarkovGame | None:
