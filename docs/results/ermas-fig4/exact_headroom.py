@@ -35,10 +35,9 @@ from pathlib import Path
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
-from robustmas.equilibria.markov_exact import OfficerPlanner, cell_chain, regrets
+from robustmas.equilibria.markov_exact import cell_chain, regrets
 from robustmas.experiments import cross_table_cells as ct
 from robustmas.experiments.chunks import run_chunked, updates_done
 from robustmas.experiments.grid_sampling import sampling_config, train_sampler
@@ -100,11 +99,8 @@ def main() -> None:
     setup = ct._setup(base.game, base.horizon, base.obs)
     env, params = setup.env, setup.params
     width, officers = env.width, env.max_officers
-    deltas = env.officer_deltas
-    moves = len(env.moves)
-    game = ct.exact_game(env, params, base.horizon)
-    assert game is not None
-    mdp = OfficerPlanner(game, officers, deltas, float(params.officer_weight))
+    mdp = ct._officer_planner(env, params, base.horizon)
+    game = mdp.game
 
     planners = {
         c.name: principals_of(c, seeds, preset.seed, args.run / c.name.replace(" ", "_"))
@@ -129,22 +125,12 @@ def main() -> None:
         keep_agents=True,
     )
     trainer = PPO(config, env)
-    cells_1h = np.eye(width * width, dtype=np.float32)
-    agent_obs = jnp.asarray(np.concatenate([cells_1h, np.zeros((width**2, officers + 1))], 1))
-    grid = np.stack(np.meshgrid(np.arange(width**2), np.arange(officers + 1), indexing="ij"), -1)
-    planner_obs = jnp.asarray(
-        np.concatenate([cells_1h[grid[..., 0]], np.eye(officers + 1)[grid[..., 1]]], -1)
-    ).reshape(-1, width**2 + officers + 1)
+    agent_obs = env.agent_cell_observations()
+    planner_obs = env.planner_observations().reshape(width**2 * (officers + 1), -1)
 
     def probs(actor: Any, obs: jax.Array) -> np.ndarray:
         table = np.asarray(jax.nn.softmax(trainer.policy(actor, obs).logits, -1), np.float64)  # pyright: ignore
         return table / table.sum(axis=-1, keepdims=True)
-
-    def movers(table: np.ndarray) -> np.ndarray:
-        """A Discrete(5) agent's extra actions are no-ops: fold them into "stay" (action 0)."""
-        folded = table[..., :moves].copy()
-        folded[..., 0] += table[..., moves:].sum(axis=-1)
-        return folded
 
     # chains[q][j][k]: agents of test type q for planner seed j, agent seed k; and their
     # largest exact regret per step in the game they perceive.
@@ -158,13 +144,14 @@ def main() -> None:
             for k in range(base.eval_seeds):
                 pair = np.stack(
                     [
-                        movers(
+                        ct._mover_actions(
+                            env,
                             probs(
                                 jax.tree_util.tree_map(
                                     lambda x, q=q, k=k, i=i: x[q, k, i], result.agents
                                 ),
                                 agent_obs,
-                            )
+                            ),
                         )
                         for i in range(2)
                     ]
@@ -205,8 +192,9 @@ def main() -> None:
         values = np.zeros_like(best)
         for j in range(seeds):
             actor = jax.tree_util.tree_map(lambda x, j=j: x[j], pl.actor)
-            pol = probs(actor, planner_obs).reshape(width**2, officers + 1, -1)[..., : len(deltas)]
-            pol = pol / pol.sum(axis=-1, keepdims=True)
+            pol = ct._officer_actions(
+                env, probs(actor, planner_obs).reshape(width**2, officers + 1, -1)
+            )
             for q in range(len(types)):
                 for k in range(base.eval_seeds):
                     values[q, j, k] = mdp.evaluate(chains[q][j][k], pol) / horizon
