@@ -399,8 +399,12 @@ def test_officer_planner_validates_its_inputs() -> None:
     with pytest.raises(ValueError, match="chain"):
         planner.optimal(np.eye(3))
     chain = np.eye(4)
-    with pytest.raises(ValueError, match="policy"):
+    with pytest.raises(ValueError, match="policy: expected shape"):
+        planner.evaluate(chain, np.full((4, 2, 5), 0.2))
+    with pytest.raises(ValueError, match="sum to 1"):
         planner.evaluate(chain, np.ones((4, 3, 5)))
+    with pytest.raises(ValueError, match="chain: rows"):
+        planner.optimal(np.full((4, 4), np.nan))
     with pytest.raises(ValueError, match="change index"):
         planner.evaluate(chain, np.full((3, 4, 3), 9))
     with pytest.raises(ValueError, match="stationary"):

@@ -431,10 +431,13 @@ class OfficerPlanner:
     player: int = -1
 
     def __post_init__(self) -> None:
-        if isinstance(self.max_officers, bool) or not isinstance(self.max_officers, int):
+        if isinstance(self.max_officers, bool) or not isinstance(
+            self.max_officers, int | np.integer
+        ):
             raise ValueError(f"max_officers: expected an int >= 1, got {self.max_officers!r}")
         if self.max_officers < 1:
             raise ValueError(f"max_officers: expected an int >= 1, got {self.max_officers}")
+        object.__setattr__(self, "max_officers", int(self.max_officers))
         deltas = tuple(int(x) for x in self.deltas)
         if not deltas:
             raise ValueError("deltas: need at least one officer change, e.g. (-1, 0, 1)")
@@ -467,7 +470,11 @@ class OfficerPlanner:
         s = self.game.num_states
         if chain.shape != (s, s):
             raise ValueError(f"chain: expected shape (S, S) = {(s, s)}, got {chain.shape}")
-        if np.any(chain < -1e-9) or np.max(np.abs(chain.sum(axis=1) - 1.0)) > 1e-6:
+        if (
+            not np.all(np.isfinite(chain))
+            or np.any(chain < -1e-9)
+            or np.max(np.abs(chain.sum(axis=1) - 1.0)) > 1e-6
+        ):
             raise ValueError("chain: rows must be probability distributions (see cell_chain)")
         return chain
 
@@ -519,7 +526,11 @@ class OfficerPlanner:
                 f"policy: expected shape (S, M + 1, D) = {(s, o, d)} or (T, S, M + 1, D), got "
                 f"{policy.shape}"
             )
-        if np.any(policy < -1e-9) or np.max(np.abs(policy.sum(axis=-1) - 1.0)) > 1e-6:
+        if (
+            not np.all(np.isfinite(policy))
+            or np.any(policy < -1e-9)
+            or np.max(np.abs(policy.sum(axis=-1) - 1.0)) > 1e-6
+        ):
             raise ValueError("policy: each row must sum to 1 over the officer changes")
         v = np.zeros_like(self.rewards)
         for t in reversed(range(horizon)):

@@ -362,7 +362,13 @@ class CrossTableKind:
         if path.exists():
             with np.load(path, allow_pickle=False) as data:
                 fits = list(data["types"]) == types and data["scores"].shape == (len(types), seeds)
-                if fits and (not s.exact or "exact" in data.files):
+                # Whether the cached evaluation was scored exactly (files written before the
+                # flag: by any finite exact value; an all-NaN array meant "not scored").
+                if "exact_scored" in data.files:
+                    scored = bool(data["exact_scored"])
+                else:
+                    scored = "exact" in data.files and bool(np.isfinite(data["exact"]).any())
+                if fits and (not s.exact or scored):
                     nan = np.full_like(data["scores"], np.nan)
                     exact = data["exact"] if "exact" in data.files else nan
                     regret = data["regret"] if "regret" in data.files else nan
@@ -396,7 +402,14 @@ class CrossTableKind:
         scores, exact, regret = (np.concatenate(p, axis=0) for p in zip(*parts, strict=True))
         workdir.mkdir(parents=True, exist_ok=True)
         tmp = workdir / "evaluation.tmp.npz"
-        np.savez(tmp, scores=scores, exact=exact, regret=regret, types=np.asarray(types))
+        np.savez(
+            tmp,
+            scores=scores,
+            exact=exact,
+            regret=regret,
+            types=np.asarray(types),
+            exact_scored=np.asarray(s.exact),
+        )
         tmp.replace(path)
         return scores, exact, regret
 
@@ -455,7 +468,7 @@ def exact_scores(
         for t, game in enumerate(games):
             if game is None:
                 continue
-            chief_tables = chiefs[j]
+            chief_tables = chiefs[j]  # None exactly when planner is None
             if planner is None or chief_tables is None:
                 found = [regrets(game, pi) for pi in table[t]]
                 exact[t, j] = np.mean([r.values[-1] for r in found]) / horizon
