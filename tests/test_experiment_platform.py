@@ -530,3 +530,33 @@ def test_wandb_sink_logs_curves_and_finals_offline(
         tag("eps_per_step=0.0", "lambda"),
         tag("eps_per_step=0.0", "final", "principal"),
     } <= set(logged)
+
+
+def test_progress_lines_when_stderr_is_not_a_terminal() -> None:
+    """A log file gets a line per cell start, finish and skip, and one per minute between."""
+    import io
+
+    from robustmas.cli.experiment import LineProgress
+    from robustmas.experiments.runner import ExperimentProgress
+
+    now = [100.0]
+    out = io.StringIO()
+    lines = LineProgress(out, every=60.0, clock=lambda: now[0])
+
+    def event(kind: str, done: int = 0, cell: str = "a") -> None:
+        lines(ExperimentProgress(cell, 0, 2, 3, done, 300, kind))
+
+    event("skip", cell="old")
+    event("start")
+    for done, t in ((10, 130.0), (20, 161.0), (30, 170.0), (40, 222.0)):
+        now[0] = t
+        event("progress", done)
+    now[0] = 400.0
+    event("finish", 300)
+    assert out.getvalue().splitlines() == [
+        "[0:00:00] old: finished earlier, skipped (1 of 3 cells)",
+        "[0:00:00] a: started",
+        "[0:01:01] a: 20/300 (7%)",
+        "[0:02:02] a: 40/300 (13%)",
+        "[0:05:00] a: finished in 300 s (2 of 3 cells done)",
+    ]

@@ -3,13 +3,17 @@
 ``run`` takes a shipped preset id (``robustmas experiment list``) or a TOML file of the same
 format (:mod:`robustmas.experiments.preset`).  Running the same command again continues the
 same run: finished cells are skipped and a killed cell resumes from its last checkpoint.
-Progress (overall and per cell) goes to stderr; the table to stdout.
+Progress (overall and per cell) goes to stderr: live bars on a terminal, plain timestamped
+lines otherwise (a log file, CI), so a long run under ``nohup`` shows where it is; the table
+goes to stdout.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Annotated
+import time
+from collections.abc import Callable
+from typing import IO, Annotated, Any
 
 import typer
 
@@ -28,6 +32,53 @@ def _budgets(preset: object) -> str:
         f"{b}: {len(preset.cells(b))} cells x {preset.budget_seeds(b)} seeds"
         for b in preset.budgets
     )
+
+
+class LineProgress:
+    """Progress as plain lines, for a stream that is not a terminal (a log file, CI).
+
+    One line when a cell starts, finishes or is skipped, and at most one per ``every`` seconds
+    while it runs, each stamped with the time since the run began.
+    """
+
+    def __init__(
+        self,
+        stream: IO[str],
+        every: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.stream = stream
+        self.every = every
+        self.clock = clock
+        self.began = clock()
+        self.cell_began = self.began
+        self.last = self.began
+        self.cells_done = 0
+
+    def _line(self, text: str) -> None:
+        elapsed = int(self.clock() - self.began)
+        stamp = f"{elapsed // 3600}:{elapsed // 60 % 60:02d}:{elapsed % 60:02d}"
+        self.stream.write(f"[{stamp}] {text}\n")
+        self.stream.flush()
+
+    def __call__(self, event: Any) -> None:
+        """Take one :class:`~robustmas.experiments.runner.ExperimentProgress` event."""
+        now = self.clock()
+        of = f"{event.cells_total} cells"
+        if event.event == "skip":
+            self.cells_done += 1
+            self._line(f"{event.cell}: finished earlier, skipped ({self.cells_done} of {of})")
+        elif event.event == "start":
+            self.cell_began = self.last = now
+            self._line(f"{event.cell}: started")
+        elif event.event == "finish":
+            self.cells_done += 1
+            took = now - self.cell_began
+            self._line(f"{event.cell}: finished in {took:.0f} s ({self.cells_done} of {of} done)")
+        elif now - self.last >= self.every and event.total:
+            self.last = now
+            share = 100.0 * event.done / event.total
+            self._line(f"{event.cell}: {event.done}/{event.total} ({share:.0f}%)")
 
 
 @app.command("list")
@@ -98,18 +149,22 @@ def experiment_run(
         loaded = load_preset(preset)
         if seeds is not None and seeds < 1:
             raise UserError(f"--seeds: must be >= 1, got {seeds}")
+        console = Console(stderr=True)
+        lines = None if quiet or console.is_terminal else LineProgress(console.file)
         bars = Progress(
             "[progress.description]{task.description}",
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
-            console=Console(stderr=True),
-            disable=quiet,
+            console=console,
+            disable=quiet or lines is not None,
         )
         overall = bars.add_task("cells", total=None)
         current: dict[str, TaskID] = {}
 
         def on_progress(event: ExperimentProgress) -> None:
+            if lines is not None:
+                lines(event)
             bars.update(overall, total=event.cells_total)
             if event.event == "skip":
                 bars.advance(overall)
