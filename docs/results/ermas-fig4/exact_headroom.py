@@ -1,8 +1,10 @@
 """How much can any planner gain from anticipating adversarial agents in ermas-fig4's game?
 
-Usage: ``.venv/bin/python docs/results/ermas-fig4/exact_headroom.py [--run DIR]`` (about
-4 min on 2 cores when the run's checkpoints exist; without them it trains the six rows into
-``DIR`` first, about 12 min).  Its output is ``exact_headroom.txt``.
+Usage: ``.venv/bin/python docs/results/ermas-fig4/exact_headroom.py [--run DIR] [--preset P]
+[--out FILE]`` (under a minute on 2 cores when the run's checkpoints exist; without them it
+trains the six rows into ``DIR`` first, about 12 min).  Its output is ``exact_headroom.txt``;
+``exact_headroom_mlp.txt`` is ``--preset docs/results/ermas-fig4/mlp-planner.toml --run
+runs/experiments/ermas-fig4-mlp-full-acc602ec``.
 
 The game (spec D14, the released code's officer dynamics): the planner observes the cell and
 its officer count ``o``; the agents observe only the cell and earn ``r_i - Q r_p`` with the
@@ -90,9 +92,20 @@ def main() -> None:
         default=ROOT / "runs" / "experiments" / "ermas-fig4-full-eb178c92",
         help="the run's directory (checkpoints are read from it, or written to it)",
     )
+    parser.add_argument(
+        "--preset",
+        default="ermas-fig4",
+        help="the run's preset: id or TOML file (e.g. docs/results/ermas-fig4/mlp-planner.toml)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=HERE / "exact_headroom.txt",
+        help="where to write the table",
+    )
     args = parser.parse_args()
 
-    preset = load_preset("ermas-fig4")
+    preset = load_preset(args.preset)
     cells = preset.cells("full")
     seeds = preset.seeds
     base: ct.CrossTableSettings = cells[0].settings
@@ -239,7 +252,7 @@ def main() -> None:
     ]
     text = "\n".join(lines)
     print(text)
-    (HERE / "exact_headroom.txt").write_text(text + "\n")
+    args.out.write_text(text + "\n")
 
 
 if __name__ == "__main__":
