@@ -41,40 +41,14 @@ import numpy as np
 
 from robustmas.equilibria.markov_exact import cell_chain, regrets
 from robustmas.experiments import cross_table_cells as ct
-from robustmas.experiments.chunks import run_chunked, updates_done
-from robustmas.experiments.grid_sampling import sampling_config, train_sampler
+from robustmas.experiments.grid_sampling import sampling_config
 from robustmas.experiments.preset import load_preset
+from robustmas.experiments.runner import cell_folder
 from robustmas.rl.ppo import PPO
 from robustmas.robust.evaluation import evaluate_principals, stack_types
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[2]
-
-
-def principals_of(cell: Any, seeds: int, seed: int, workdir: Path) -> Any:
-    """The row's trained planners (loaded from its checkpoints, or trained into ``workdir``)."""
-    s: ct.CrossTableSettings = cell.settings
-    quiet = lambda *_: None  # noqa: E731
-    if s.method == "marl":
-        setup = ct._setup(s.game, s.horizon, s.obs)
-        program = ct._marl(ct._marl_shape(s))
-        keys = jax.random.split(jax.random.PRNGKey(seed), seeds)
-        params = ct._training_params(s, setup)
-        runner, _ = run_chunked(
-            workdir,
-            "train",
-            lambda: program.init(keys, params),
-            program.chunk,
-            total=s.marl_updates,
-            every=s.checkpoint_rounds,
-            count=updates_done,
-            keep=("agent_episode_return",),
-            config=s,
-            progress=quiet,
-        )
-        return jax.tree_util.tree_map(lambda x: x[:, -1], runner.params)
-    _, state, _ = train_sampler(s.sampling, seeds, seed, workdir, quiet)
-    return jax.tree_util.tree_map(lambda x: x[:, -1], state.runner.params)
 
 
 def _mean_se(values: np.ndarray) -> str:
@@ -115,10 +89,10 @@ def main() -> None:
     mdp = ct._officer_planner(env, params, base.horizon)
     game = mdp.game
 
-    planners = {
-        c.name: principals_of(c, seeds, preset.seed, args.run / c.name.replace(" ", "_"))
-        for c in cells
-    }
+    planners = {}
+    for c in cells:
+        folder = cell_folder(args.run, c.name)
+        planners[c.name] = ct.train_principals(c.settings, seeds, preset.seed, folder)[0]
     print(f"ermas-fig4: {len(cells)} rows x {seeds} planners, run {args.run.name}", flush=True)
 
     # The evaluation's agents, trained against the MARL Q = 0 planners (they never see a planner).

@@ -19,6 +19,10 @@ module computes, by dynamic programming over the ``W^d`` cells (NumPy, exact up 
 * :func:`regrets`: best-response value minus value, per mover: the per-episode regret whose
   bound ``eps`` Alg. 1 and 3 of RP (and ERMAS Eq. 8) enforce, exact instead of Monte-Carlo
   (spec decision D6 describes the estimator this checks);
+* :func:`best_response_dynamics`: damped simultaneous best responses of some movers while the
+  others stay fixed (e.g. fresh agents against a frozen principal), run until every updating
+  mover's exact regret is below a tolerance: an approximate equilibrium of the agents' game,
+  where it converges (it need not);
 * :func:`cell_chain` and :class:`OfficerPlanner`: ERMAS Sec. 4.3's acting planner (the
   released code's officer dynamics, spec D14), which changes an officer count ``o`` before it
   sees the next cell and earns ``r_0(s') (1 + w o'/M) - (o'/M)^2``.  Nothing it does reaches
@@ -55,12 +59,14 @@ from robustmas.games.normal_form import check_finite
 
 __all__ = [
     "BestResponse",
+    "DynamicsResult",
     "GridMarkovGame",
     "MarkovRegrets",
     "OfficerPlanner",
     "OfficerPlannerSolution",
     "PolicyValues",
     "best_response",
+    "best_response_dynamics",
     "cell_chain",
     "deterministic_policy",
     "evaluate",
@@ -536,6 +542,75 @@ class OfficerPlanner:
         for t in reversed(range(horizon)):
             v = (policy[t] * self._q(chain, v)).sum(axis=-1)
         return self._start(v)
+
+
+class DynamicsResult(NamedTuple):
+    """Where :func:`best_response_dynamics` stopped."""
+
+    policies: np.ndarray
+    """The final profile, time-dependent ``(d, T, S, A)`` (fixed movers unchanged)."""
+    values: np.ndarray
+    """Every player's expected return under it, shape ``(n,)``."""
+    regrets: np.ndarray
+    """Each updating mover's exact regret at the end, in ``players`` order."""
+    iterations: int
+    """Best-response steps taken."""
+    converged: bool
+    """Every updating mover's regret is at most the tolerance."""
+
+
+def best_response_dynamics(
+    game: GridMarkovGame,
+    policies: np.ndarray,
+    players: tuple[int, ...] | list[int],
+    *,
+    step: float = 0.2,
+    iterations: int = 100,
+    tol: float = 0.0,
+) -> DynamicsResult:
+    """Damped simultaneous best responses of ``players``; the other movers stay fixed.
+
+    Each iteration computes every updating mover's exact best response to the current profile
+    (:func:`best_response`) and its regret; it stops when all regrets are at most ``tol``, else
+    moves each mover's policy a fraction ``step`` towards its best response, per step and cell:
+    ``pi_k <- (1 - step) pi_k + step BR_k``.  A fixed point has zero regret, so where the
+    dynamics converge they end at an approximate Nash equilibrium of the updating movers' game
+    given the fixed ones (e.g. agents given a frozen principal).  Convergence is not
+    guaranteed in general-sum games; :attr:`DynamicsResult.converged` says whether it happened.
+
+    Args:
+        game: the grid Markov game.
+        policies: the starting profile (see :func:`evaluate`), e.g. the fixed principal's policy
+            and uniform agents.
+        players: the updating movers.
+        step: the damping ``step`` in ``(0, 1]``.
+        iterations: most best-response steps.
+        tol: regret (per episode) at which to stop.
+
+    Raises:
+        ValueError: a bad mover index, step, iteration count or tolerance, or bad policies.
+
+    """
+    d = game.num_movers
+    players = tuple(int(k) for k in players)
+    if not players or any(not 0 <= k < d for k in players) or len(set(players)) < len(players):
+        raise ValueError(f"players: expected distinct mover indices in [0, {d}), got {players}")
+    if not 0.0 < step <= 1.0:
+        raise ValueError(f"step: expected a number in (0, 1], got {step!r}")
+    if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 0:
+        raise ValueError(f"iterations: expected an int >= 0, got {iterations!r}")
+    if not tol >= 0.0:
+        raise ValueError(f"tol: expected a number >= 0, got {tol!r}")
+    profile = np.array(_check_policies(game, policies))  # a writable (d, T, S, A) copy
+    for done in range(iterations + 1):
+        values = evaluate(game, profile).values
+        found = [best_response(game, profile, k) for k in players]
+        regret = np.array([b.value - values[k] for b, k in zip(found, players, strict=True)])
+        if done == iterations or np.all(regret <= tol):
+            return DynamicsResult(profile, values, regret, done, bool(np.all(regret <= tol)))
+        for b, k in zip(found, players, strict=True):
+            profile[k] = (1.0 - step) * profile[k] + step * b.policy
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def uniform_policies(game: GridMarkovGame) -> np.ndarray:

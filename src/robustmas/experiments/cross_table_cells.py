@@ -31,7 +31,7 @@ validation type (not a test column, D19) are kept for every column; all seeds' v
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -285,29 +285,14 @@ class CrossTableKind:
         def train_progress(done: int, _: int) -> None:
             progress(done, total)
 
+        if s.exact:
+            check_exact(setup.env)  # names the setting to fix before any training
         curves: dict[str, Any] = {}
         info: dict[str, Any] = {"method": s.method}
+        principals, history = train_principals(s, seeds, seed, workdir, train_progress)
         if s.method == "marl":
-            program = _marl(_marl_shape(s))
-            keys = jax.random.split(jax.random.PRNGKey(seed), seeds)
-            params = _training_params(s, setup)
-            runner, history = run_chunked(
-                workdir,
-                "train",
-                lambda: program.init(keys, params),
-                program.chunk,
-                total=train_total,
-                every=s.checkpoint_rounds,
-                count=updates_done,
-                keep=("agent_episode_return",),
-                config=s,
-                progress=train_progress,
-            )
-            principals = jax.tree_util.tree_map(lambda x: x[:, -1], runner.params)
             train_curve = history["agent_episode_return"][..., -1] / s.horizon
         else:
-            _, state, history = train_sampler(s.sampling, seeds, seed, workdir, train_progress)
-            principals = jax.tree_util.tree_map(lambda x: x[:, -1], state.runner.params)
             train_curve = history["principal_return"] / s.horizon
             info["lambda_final"] = history["lambda"][:, -1].tolist()
             curves["lambda"] = {
@@ -318,8 +303,6 @@ class CrossTableKind:
             "x": (np.arange(train_curve.shape[1]) + 1).tolist(),
             "per_seed": np.nan_to_num(train_curve).tolist(),
         }
-        if s.exact:
-            check_exact(setup.env)  # names the setting to fix before any training
         scores, exact, regret = self._evaluate(s, setup, principals, seed, workdir)
         progress(total, total)
         all_seeds = {t: scores[j].tolist() for j, t in enumerate(s.scored_types)}
@@ -412,6 +395,42 @@ class CrossTableKind:
         )
         tmp.replace(path)
         return scores, exact, regret
+
+
+def train_principals(
+    s: CrossTableSettings,
+    seeds: int,
+    seed: int,
+    workdir: Path,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[Any, dict[str, np.ndarray]]:
+    """A row's trained principals, stacked on a seed axis, and its training history.
+
+    Resumable: the checkpoints in ``workdir`` are continued, and a finished training is read
+    back, not retrained (so scripts can load a run's principals with the run's arguments:
+    the preset's ``seeds`` and ``seed``, the cell's folder).
+    """
+    report = progress if progress is not None else (lambda done, total: None)
+    if s.method == "marl":
+        setup = _setup(s.game, s.horizon, s.obs)
+        program = _marl(_marl_shape(s))
+        keys = jax.random.split(jax.random.PRNGKey(seed), seeds)
+        params = _training_params(s, setup)
+        runner, history = run_chunked(
+            workdir,
+            "train",
+            lambda: program.init(keys, params),
+            program.chunk,
+            total=s.marl_updates,
+            every=s.checkpoint_rounds,
+            count=updates_done,
+            keep=("agent_episode_return",),
+            config=s,
+            progress=report,
+        )
+        return jax.tree_util.tree_map(lambda x: x[:, -1], runner.params), history
+    _, state, history = train_sampler(s.sampling, seeds, seed, workdir, report)
+    return jax.tree_util.tree_map(lambda x: x[:, -1], state.runner.params), history
 
 
 def exact_scores(

@@ -42,6 +42,7 @@ __all__ = [
     "ExperimentProgress",
     "ExperimentTable",
     "Row",
+    "cell_folder",
     "cell_workdir",
     "curves",
     "evaluate_check",
@@ -100,7 +101,12 @@ def _slug(name: str) -> str:
 
 def cell_workdir(store: str | Path, run_id: str, cell: str) -> Path:
     """Checkpoint folder of one cell of a run (beside the store file)."""
-    return Path(store).parent / "experiments" / run_id / _slug(cell)
+    return cell_folder(Path(store).parent / "experiments" / run_id, cell)
+
+
+def cell_folder(run_dir: str | Path, cell: str) -> Path:
+    """Checkpoint folder of the cell named ``cell`` in a run's folder ``run_dir``."""
+    return Path(run_dir) / _slug(cell)
 
 
 def _run_cell(
