@@ -503,38 +503,32 @@ def exact_scores(
     return exact, regret
 
 
-def _mover_actions(env: GridGame, table: np.ndarray) -> np.ndarray:
-    """Movers' probabilities over their moves, extra actions folded into "stay".
+def _fold_no_ops(table: np.ndarray, meanings: tuple[int, ...], what: str, fix: str) -> np.ndarray:
+    """Probabilities over ``meanings``, the actions past them folded into the one meaning 0.
 
-    Actions past the moves are no-ops: the grid game's rule when the planner's larger action
-    space widens every player's.
+    The grid game treats a player's actions past its own list as no-ops (when the planner's
+    larger action space widens every player's, or the other way round).
     """
-    moves = len(env.moves)
-    if table.shape[-1] == moves:
-        return table
-    if 0 not in env.moves:
-        raise ValueError(
-            "exact: the movers' extra actions are no-ops but their moves have no 'stay'; use "
-            "allow_stay=True or exact = false"
-        )
-    folded = table[..., :moves].copy()
-    folded[..., env.moves.index(0)] += table[..., moves:].sum(axis=-1)
-    return folded
+    count = len(meanings)
+    if table.shape[-1] > count:
+        if 0 not in meanings:
+            raise ValueError(f"exact: {what} extra actions are no-ops but {fix}")
+        folded = table[..., :count].copy()
+        folded[..., meanings.index(0)] += table[..., count:].sum(axis=-1)
+        table = folded
+    return table / table.sum(axis=-1, keepdims=True)
+
+
+def _mover_actions(env: GridGame, table: np.ndarray) -> np.ndarray:
+    """Movers' probabilities over their moves, extra actions folded into "stay"."""
+    fix = "their moves have no 'stay'; use allow_stay=True or exact = false"
+    return _fold_no_ops(table, env.moves, "the movers'", fix)
 
 
 def _officer_actions(env: GridGame, table: np.ndarray) -> np.ndarray:
-    """The planner's probabilities over its officer changes (extra actions change nothing)."""
-    count = len(env.officer_deltas)
-    if table.shape[-1] == count:
-        return table / table.sum(axis=-1, keepdims=True)
-    if 0 not in env.officer_deltas:
-        raise ValueError(
-            "exact: the planner's extra actions change nothing but officer_deltas has no 0; "
-            "add 0 or use exact = false"
-        )
-    folded = table[..., :count].copy()
-    folded[..., env.officer_deltas.index(0)] += table[..., count:].sum(axis=-1)
-    return folded / folded.sum(axis=-1, keepdims=True)
+    """The planner's probabilities over its officer changes, extra actions folded into 0."""
+    fix = "officer_deltas has no 0; add 0 or use exact = false"
+    return _fold_no_ops(table, env.officer_deltas, "the planner's", fix)
 
 
 def _officer_planner(env: GridGame, params: GridParams, horizon: int) -> OfficerPlanner:
