@@ -467,40 +467,39 @@ def exact_scores(
     exact = np.full((len(type_params), len(results)), np.nan)
     regret = np.full_like(exact, np.nan)
     planner = _officer_planner(env, type_params[0], horizon) if augmented else None
-    chiefs: list[np.ndarray | None] = [None] * len(results)  # (types, seeds, S, M + 1, D)
-    if planner is not None:
-        view = env.planner_observations()
-        flat = view.reshape(-1, view.shape[-1])
-
-        def chief(actor: Any) -> jax.Array:
-            mine = jax.tree_util.tree_map(lambda x: x[-1], actor)
-            table = jax.nn.softmax(cast(Any, trainer.policy(mine, flat)).logits, axis=-1)
-            return table.reshape(*view.shape[:2], -1)
-
-        tabulate_planner = jax.jit(jax.vmap(jax.vmap(chief)))
-        for j, result in enumerate(results):
-            found = np.asarray(tabulate_planner(result.agents), np.float64)
-            chiefs[j] = _officer_actions(env, found)
     for j, result in enumerate(results):
         table = np.asarray(tabulate(result.agents), np.float64)
         table /= table.sum(axis=-1, keepdims=True)
+        chief = None
+        if planner is not None:  # frozen (digest checked), so any (type, seed) slot holds it
+            chief = planner_table(
+                trainer, env, jax.tree_util.tree_map(lambda x: x[0, 0, -1], result.agents)
+            )
         for t, game in enumerate(games):
             if game is None:
                 continue
-            chief_tables = chiefs[j]  # None exactly when planner is None
-            if planner is None or chief_tables is None:
+            if planner is None or chief is None:
                 found = [regrets(game, pi) for pi in table[t]]
                 exact[t, j] = np.mean([r.values[-1] for r in found]) / horizon
             else:
                 movers = [_mover_actions(env, pi[:agents]) for pi in table[t]]
                 found = [regrets(game, pi) for pi in movers]
-                values = [
-                    planner.evaluate(cell_chain(game, pi), c)
-                    for pi, c in zip(movers, chief_tables[t], strict=True)
-                ]
+                values = [planner.evaluate(cell_chain(game, pi), chief) for pi in movers]
                 exact[t, j] = np.mean(values) / horizon
             regret[t, j] = np.mean([r.regrets[:agents].max() for r in found]) / horizon
     return exact, regret
+
+
+def planner_table(trainer: PPO, env: GridGame, actor: Any) -> np.ndarray:
+    """An augmented planner's probabilities per (cell, officer count, officer change).
+
+    ``actor`` is the planner's own actor parameters; shape ``(cells, M + 1, len(deltas))``,
+    its extra actions folded into the change 0, for :class:`OfficerPlanner`.
+    """
+    view = env.planner_observations()
+    logits = cast(Any, trainer.policy(actor, view.reshape(-1, view.shape[-1]))).logits
+    table = np.asarray(jax.nn.softmax(logits, axis=-1), np.float64)
+    return _officer_actions(env, table.reshape(*view.shape[:2], -1))
 
 
 def _fold_no_ops(table: np.ndarray, meanings: tuple[int, ...], what: str, fix: str) -> np.ndarray:
