@@ -20,7 +20,10 @@ Training methods (:attr:`CrossTableSettings.method`):
   ``grid-sampling`` kind's training, original agents as RP Sec. 6 says).
 
 Agent types are strings: ``original``, ``adv:Q`` (``r_i - Q r_0``, or the released code's
-convex mix with ``adv_mode = "convex"``), ``riskav:ETA``, ``dr:WIDTH``.  Each column's metric
+convex mix with ``adv_mode = "convex"``), ``riskav:ETA``, ``dr:WIDTH`` and ``alpha:A``
+(*noisy* agents, RP Sec. 6 and Fig. 4: the original utility, learned by PPO with entropy weight
+``A`` instead of the preset's ``ent_coef``; types with different weights are separate compiled
+programs, sharing the new-agent seeds).  Each column's metric
 is the type string; values are the principal's undiscounted return **per step** (episode return
 divided by the horizon, so different horizons compare; the papers print episode returns over
 500 steps).  With :attr:`~CrossTableSettings.top_k`, the best ``top_k`` seeds of the row on the
@@ -67,7 +70,7 @@ __all__ = [
 ]
 
 CROSS_METHODS = ("marl", "alg3", "ermas")
-TYPE_KINDS = ("original", "adv", "riskav", "dr")
+TYPE_KINDS = ("original", "adv", "riskav", "dr", "alpha")
 
 
 def parse_agent_type(spec: str) -> tuple[str, float]:
@@ -78,7 +81,9 @@ def parse_agent_type(spec: str) -> tuple[str, float]:
     """
     kind, _, number = spec.partition(":")
     if kind not in TYPE_KINDS:
-        raise ValueError(f"agent type {spec!r}: expected original, adv:Q, riskav:ETA or dr:WIDTH")
+        raise ValueError(
+            f"agent type {spec!r}: expected original, adv:Q, riskav:ETA, dr:WIDTH or alpha:A"
+        )
     if kind == "original":
         if number:
             raise ValueError(f"agent type {spec!r}: 'original' takes no number")
@@ -92,8 +97,21 @@ def parse_agent_type(spec: str) -> tuple[str, float]:
     return kind, value
 
 
+def agent_entropy(spec: str, default: float) -> float:
+    """The PPO entropy weight of agents of type ``spec``: ``A`` for ``alpha:A``, else ``default``.
+
+    Raises:
+        ValueError: as :func:`parse_agent_type`.
+    """
+    kind, value = parse_agent_type(spec)
+    return value if kind == "alpha" else default
+
+
 def agent_type_params(env: GridGame, params: GridParams, spec: str, adv_mode: str) -> GridParams:
-    """``params`` with every agent of the type ``spec`` (see the module docstring)."""
+    """``params`` with every agent of the type ``spec`` (see the module docstring).
+
+    ``alpha:A`` changes the learner, not the utility, so its params are the original ones.
+    """
     kind, value = parse_agent_type(spec)
     if kind == "adv":
         return with_agent_types(env, params, adv_q=value, adv_mode=adv_mode)  # type: ignore[arg-type]
@@ -224,8 +242,13 @@ class _Marl(ChunkedProgram):
 
     def __init__(self, s: CrossTableSettings):
         setup = _setup(s.game, s.horizon, s.obs)
+        ppo = sampling_config(s.sampling).ppo
+        if parse_agent_type(s.train_type)[0] == "alpha":  # noisy agents, the principal's own weight
+            agents = setup.env.num_agents - 1
+            alpha = agent_entropy(s.train_type, ppo.ent_coef)
+            ppo = dataclasses.replace(ppo, learner_ent_coef=(alpha,) * agents + (ppo.ent_coef,))
         self.algo = JointPPO(
-            sampling_config(s.sampling).ppo,
+            ppo,
             setup.env,
             setup.params,
             principal_lr_scale=s.principal_lr_scale,
@@ -361,13 +384,25 @@ class CrossTableKind:
         base = jax.random.PRNGKey(seed)
 
         def score(names: list[str], stream: int) -> tuple[np.ndarray, ...]:
+            # One program per entropy weight (noisy agents), every one with the same seeds.
+            weights = [agent_entropy(t, ppo.ent_coef) for t in names]
+            out = [np.empty((len(names), seeds)) for _ in range(3)]
+            for weight in dict.fromkeys(weights):
+                rows = [j for j, w in enumerate(weights) if w == weight]
+                values = score_group([names[j] for j in rows], weight, stream)
+                for part, value in zip(out, values, strict=True):
+                    part[rows] = value
+            return tuple(out)
+
+        def score_group(names: list[str], weight: float, stream: int) -> tuple[np.ndarray, ...]:
+            group = dataclasses.replace(config, ent_coef=weight)
             type_params = [agent_type_params(setup.env, setup.params, t, s.adv_mode) for t in names]
             results = evaluate_principals(
                 setup.env,
                 stack_types(type_params),
                 names,
                 principals,
-                config,
+                group,
                 seeds=s.eval_seeds,
                 key=jax.random.fold_in(base, stream),
                 eval_episodes=s.eval_score_episodes,
@@ -376,7 +411,7 @@ class CrossTableKind:
             mc = np.stack([r.returns.mean(axis=1) for r in results], axis=1) / s.horizon
             if not s.exact:
                 return mc, np.full_like(mc, np.nan), np.full_like(mc, np.nan)
-            exact, regret = exact_scores(setup.env, config, type_params, results, s.horizon)
+            exact, regret = exact_scores(setup.env, group, type_params, results, s.horizon)
             return mc, exact, regret
 
         parts = [score(list(s.test_types), 1)]
@@ -568,9 +603,10 @@ def exact_game(env: GridGame, params: GridParams, horizon: int) -> GridMarkovGam
 
 def _marl_shape(s: CrossTableSettings) -> CrossTableSettings:
     """The fields a ``marl`` program reads (types and lengths are data or outside it)."""
+    alpha = parse_agent_type(s.train_type)[0] == "alpha"  # the entropy weight is not data
     return dataclasses.replace(
         s,
-        train_type="original",
+        train_type=s.train_type if alpha else "original",
         principal_risk_eta=0.0,
         test_types=("original",),
         validation_type="",
