@@ -368,3 +368,27 @@ if __name__ == "__main__":
     FIXTURE.parent.mkdir(exist_ok=True)
     FIXTURE.write_text(json.dumps(record_mamujoco(), indent=1) + "\n")
     print(f"wrote {FIXTURE}")
+
+
+@pytest.mark.slow  # CI time: three MJX programs compile
+def test_pettingzoo_adapter_passes_the_parallel_api_test() -> None:
+    pytest.importorskip("mujoco.mjx")
+    pytest.importorskip("pettingzoo")
+    from pettingzoo.test import parallel_api_test
+
+    from robustmas.envs.parallel.adapters import make_parallel_ant
+
+    env = make_parallel_ant(episode_length=6)
+    assert env.possible_agents == [f"agent_{i}" for i in range(4)]
+    parallel_api_test(env, num_cycles=14)
+    obs, _ = env.reset(seed=0)
+    assert obs["agent_0"].shape == (27,)
+    for name in env.possible_agents[1:]:  # one global observation, as MaMuJoCo's agent_obsk=None
+        np.testing.assert_array_equal(obs[name], obs["agent_0"])
+    steps = 0
+    while env.agents:
+        actions = {a: env.action_space(a).sample() for a in env.agents}
+        _, rewards, _, _, _ = env.step(actions)
+        steps += 1
+        assert len(set(rewards.values())) == 1  # the shared forward-progress reward
+    assert steps <= 6

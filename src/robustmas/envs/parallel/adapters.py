@@ -29,7 +29,9 @@ arXiv:2106.05492)::
     obs, infos = env.reset(seed=0)
 
 :func:`make_parallel_pursuit` builds :class:`~robustmas.envs.pursuit.Pursuit` with
-PettingZoo's agent names (``pursuer_0 ...``), observation and action spaces.
+PettingZoo's agent names (``pursuer_0 ...``), observation and action spaces;
+:func:`make_parallel_ant` the MJX :class:`~robustmas.envs.ant.MultiAgentAnt` (``mjx`` extra)
+with MaMuJoCo's names (``agent_0 ... agent_3``).
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ from robustmas.envs.pursuit import Pursuit, PursuitParams
 __all__ = [
     "PettingZooParallelEnv",
     "StepResult",
+    "make_parallel_ant",
     "make_parallel_economy",
     "make_parallel_grid_game",
     "make_parallel_pursuit",
@@ -299,6 +302,29 @@ def make_parallel_pursuit(**kwargs: Any) -> PettingZooParallelEnv:
     env = Pursuit(**kwargs)
     names = [f"pursuer_{i}" for i in range(env.num_agents)]
     return PettingZooParallelEnv(env, params, agent_names=names)
+
+
+def make_parallel_ant(episode_length: int | None = None, **kwargs: Any) -> PettingZooParallelEnv:
+    """:class:`~robustmas.envs.ant.MultiAgentAnt` (the ``mjx`` extra) as a ParallelEnv.
+
+    Args:
+        episode_length: steps per episode (default: the ARNEQ paper's, ``AntParams``).
+        **kwargs: :class:`~robustmas.envs.ant.MultiAgentAnt` arguments
+            (``include_contact_forces``, ``integrator``, ...).
+
+    The agents are ``agent_0 ... agent_3`` as in MaMuJoCo's Ant 4x2 (agent ``a`` drives
+    actuators ``2a`` and ``2a + 1``); each sees the global observation and acts in ``[-1, 1]^2``.
+
+    Raises:
+        ImportError: without MuJoCo and MJX.
+    """
+    from robustmas.envs.ant import MultiAgentAnt  # optional: MuJoCo and MJX
+
+    env = MultiAgentAnt(**kwargs)
+    params = env.default_params()
+    if episode_length is not None:
+        params = params.replace(episode_length=episode_length)
+    return PettingZooParallelEnv(env, params)
 
 
 def make_parallel_economy(taxes: str = "free-market", **params: Any) -> PettingZooParallelEnv:
