@@ -36,6 +36,7 @@ with MaMuJoCo's names (``agent_0 ... agent_3``).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -323,7 +324,7 @@ def make_parallel_ant(episode_length: int | None = None, **kwargs: Any) -> Petti
     env = MultiAgentAnt(**kwargs)
     params = env.default_params()
     if episode_length is not None:
-        params = params.replace(episode_length=episode_length)
+        params = dataclasses.replace(params, episode_length=episode_length)
     return PettingZooParallelEnv(env, params)
 
 
