@@ -291,3 +291,20 @@ def test_exact_regret_mode_skips_a_meta_step_that_has_no_deviation() -> None:
     want, _ = jax.jit(alg3.round)(state)
     assert _digest(got.runner.params) == _digest(want.runner.params)
     assert _digest(got.runner.params) != _digest(state.runner.params)
+
+
+def test_lambda_warmup_skips_the_first_dual_steps() -> None:
+    """ERMAS footnote 4 (D18): no dual step in the first ``lambda_warmup_rounds`` rounds."""
+    key = jax.random.PRNGKey(5)
+    eps = -5.0  # far below any regret: every dual step raises lambda by about lr * 5
+    lam = {}
+    for warmup in (0, 2):
+        sampler = _sampler(rounds=3, lambda_warmup_rounds=warmup, lambda_init=8.0, lambda_lr=0.1)
+        _, metrics = jax.jit(sampler.train)(key, eps)
+        lam[warmup] = np.asarray(metrics["lambda"])  # after each round, (rounds, agents)
+        regret = np.asarray(metrics["regret"])
+        np.testing.assert_allclose(lam[warmup][:warmup], 8.0)
+        # The last round (past the warm-up in both runs) takes the projected ascent step.
+        step = np.clip(lam[warmup][-2] + 0.1 * (regret[-1] - eps), 0.0, 100.0)
+        np.testing.assert_allclose(lam[warmup][-1], step, rtol=1e-5)
+    assert (lam[0][0] > 8.0).all()  # without a warm-up the first round already moves lambda

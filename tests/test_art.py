@@ -219,3 +219,17 @@ def test_a_trained_attack_hurts_every_victim() -> None:
     assert (under < clean - 15).all(), (under, clean)
     curve = np.asarray(metrics["victim_return"]).mean(axis=1)
     assert curve[-10:].mean() < curve[:10].mean() - 15
+
+
+def test_benign_learning_rate_is_half_the_adversaries() -> None:
+    """Sec. 5.2: the adversaries learn at twice the benign rate (``benign_lr_ratio = 0.5``)."""
+    trainer = _trainer(k=1)
+    assert trainer.adversary_config.lr == SMALL.lr
+    assert trainer.benign_config.lr == pytest.approx(0.5 * SMALL.lr)
+    # The optimisers take steps of those sizes: Adam's first step is lr * sign(gradient).
+    params = jnp.zeros(3)
+    grad = jnp.array([1.0, -2.0, 0.5])
+    for optimizer, lr in ((trainer.benign_optimizer, 0.5 * SMALL.lr),
+                          (trainer.adversary_optimizer, SMALL.lr)):  # fmt: skip
+        updates, _ = optimizer.update(grad, optimizer.init(params), params)
+        np.testing.assert_allclose(np.abs(np.asarray(updates)), lr, rtol=1e-3)
