@@ -18,7 +18,10 @@ def test_printed_and_derived_values() -> None:
     assert prop1_epsilon(2.0, gamma_p=0.4, form="derived") == pytest.approx(0.4)
     # Myopia: the printed term does not vanish as gamma_m -> 0, the derived one does.
     assert prop1_epsilon(2.0, gamma_m=0.5) == pytest.approx(4.0)
-    assert prop1_epsilon(2.0, gamma_m=0.5, form="derived") == pytest.approx(2.0)
+    assert prop1_epsilon(2.0, gamma_m=0.5, form="derived") == pytest.approx(4.0)
+    # An agent with several violations at once: the bounds add up.
+    both = prop1_epsilon(2.0, gamma_s=0.3, gamma_p=0.1, form="derived", combine="sum")
+    assert both == pytest.approx(0.7)
     assert prop1_epsilon(2.0, gamma_m=0.0) == pytest.approx(2.0)
     assert prop1_epsilon(2.0, gamma_m=0.0, form="derived") == 0.0
     assert prop1_epsilon(2.0) == 0.0  # a rational, myopic agent: the CCE itself
@@ -42,6 +45,7 @@ def test_sup_norm() -> None:
         ({"u_sup": 1.0, "gamma_p": -0.1}, "gamma_p"),
         ({"u_sup": 1.0, "gamma_m": 1.0}, "gamma_m"),
         ({"u_sup": 1.0, "form": "intended"}, "form"),
+        ({"u_sup": 1.0, "combine": "min"}, "combine"),
     ],
 )
 def test_bad_input_names_the_field(kwargs: dict, match: str) -> None:
@@ -65,6 +69,10 @@ def test_subjective_agents_need_twice_gamma_s() -> None:
         worst = max(worst, regret)
         # Containment, seen through the LP: u's worst eps-CCE is at most u~'s worst CCE.
         assert worst_case_cce(NormalFormGame(u, principal), eps).value <= x.value + 1e-9
+        # Subjective and procedural at once: a gamma_p-CCE of u~ needs the sum of the bounds.
+        both = worst_case_cce(NormalFormGame(u_tilde, principal), 0.05)
+        summed = prop1_epsilon(1.0, gamma_s=gamma_s, gamma_p=0.05, form="derived", combine="sum")
+        assert cce_regrets(NormalFormGame(u, principal), both.distribution).max() <= summed + 1e-9
     assert worst > gamma_s  # random games already exceed the printed gamma_s
 
     # The tight case: one agent, u = (0, 2 gamma_s), u~ = (gamma_s, gamma_s): playing action 0

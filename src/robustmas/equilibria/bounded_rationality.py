@@ -12,21 +12,26 @@ play inside the eps-CCE set of the anticipated utilities ``u_i`` for a large eno
 The paper prints ``eps_i = max{||u_i||_inf / (1 - gamma_m), gamma_s, 2 gamma_p}``.
 
 :func:`prop1_epsilon` returns it as printed (spec D29: "implement it as printed") and, with
-``form="derived"``, the bound the proof's own steps give, ``max{gamma_m ||u_i||_inf / (1 -
-gamma_m), 2 gamma_s, gamma_p}``:
+``form="derived"``, the bound the proof's middle step gives (an eps-CCE is a CCE under utility
+perturbations of up to eps / 2), ``max{2 gamma_m ||u_i||_inf / (1 - gamma_m), 2 gamma_s,
+gamma_p}``:
 
 * a CCE of ``u~`` is a ``2 gamma_s``-CCE of ``u`` (``u(x) >= u~(x) - gamma_s >= u~(dev) -
   gamma_s >= u(dev) - 2 gamma_s``), and the factor 2 is tight
-  (``tests/test_bounded_rationality.py`` builds the game where the printed ``gamma_s`` falls short);
-  the proof itself says an eps-CCE is a CCE under perturbations of up to eps / 2;
+  (``tests/test_bounded_rationality.py`` builds the game where the printed ``gamma_s`` falls
+  short);
 * an agent that gains at most ``gamma_p`` by deviating is a ``gamma_p``-CCE by definition;
-* the printed myopia term ``||u_i||_inf / (1 - gamma_m)`` does not vanish as ``gamma_m -> 0``;
-  the discounted future the proof bounds is ``sum_{t >= 1} gamma_m^t ||u_i||_inf = gamma_m
-  ||u_i||_inf / (1 - gamma_m)`` (spec D29's likely intended form).
+* a far-sighted agent maximises ``u_i`` plus a discounted future worth at most ``M = sum_{t >=
+  1} gamma_m^t ||u_i||_inf = gamma_m ||u_i||_inf / (1 - gamma_m)``: a perturbation of up to
+  ``M``, hence ``2 M`` by the first point.  The printed ``||u_i||_inf / (1 - gamma_m)`` does not
+  vanish as ``gamma_m -> 0`` (spec D29 guessed ``M``; the perturbation argument doubles it).
 
-So the printed formula swaps the factor 2 between the subjective and the procedural term. Use
-``form="derived"`` to choose an eps that provably covers the three kinds of agent; ``printed``
-reproduces the paper's numbers.  The experiments do not call this (D29).
+So the printed formula swaps the factor 2 between the subjective and the procedural term (its
+closing sentence repeats the printed assignment; its middle step gives the one above). The
+maximum covers agents that each violate one assumption, as the paper's maximum does; an agent
+that violates several at once needs the sum of its terms (``combine="sum"``).  Use
+``form="derived"`` to choose an eps that provably covers such agents; ``printed`` reproduces
+the paper's numbers.  The experiments do not call this (D29).
 """
 
 from __future__ import annotations
@@ -63,6 +68,7 @@ def prop1_epsilon(
     gamma_p: float | np.ndarray = 0.0,
     gamma_m: float | np.ndarray | None = None,
     form: Literal["printed", "derived"] = "printed",
+    combine: Literal["max", "sum"] = "max",
 ) -> float | np.ndarray:
     """The eps of Proposition 1 for agents with the given violations (per agent if arrays).
 
@@ -74,18 +80,22 @@ def prop1_epsilon(
         gamma_m: myopia / commitment, the agents' discount factor in ``[0, 1)``; ``None`` (the
             default) for myopic agents, which adds no term.
         form: ``printed`` (the paper's ``max{||u||/(1-gamma_m), gamma_s, 2 gamma_p}``) or
-            ``derived`` (``max{gamma_m ||u||/(1-gamma_m), 2 gamma_s, gamma_p}``; see the module
-            docstring).
+            ``derived`` (``max{2 gamma_m ||u||/(1-gamma_m), 2 gamma_s, gamma_p}``; see the
+            module docstring).
+        combine: ``max`` (the paper's: each agent violates one assumption) or ``sum`` (an agent
+            may violate several at once; its regret bounds add up).
 
     Returns:
         ``eps_i``, a float for scalar arguments, else an array broadcast over them.
 
     Raises:
         ValueError: a negative or non-finite argument, ``gamma_m`` outside ``[0, 1)`` or an
-            unknown ``form``.
+            unknown ``form`` or ``combine``.
     """
     if form not in ("printed", "derived"):
         raise ValueError(f"form: expected 'printed' or 'derived', got {form!r}")
+    if combine not in ("max", "sum"):
+        raise ValueError(f"combine: expected 'max' or 'sum', got {combine!r}")
     named = {"u_sup": u_sup, "gamma_s": gamma_s, "gamma_p": gamma_p}
     arrays = {k: np.asarray(v, dtype=np.float64) for k, v in named.items()}
     for name, value in arrays.items():
@@ -100,6 +110,7 @@ def prop1_epsilon(
         gm = np.asarray(gamma_m, dtype=np.float64)
         if not (np.isfinite(gm).all() and (gm >= 0).all() and (gm < 1).all()):
             raise ValueError(f"gamma_m: must lie in [0, 1) (a discount factor), got {gamma_m!r}")
-        terms.append(u / (1.0 - gm) if form == "printed" else gm * u / (1.0 - gm))
-    eps = np.maximum.reduce(np.broadcast_arrays(*terms, u * 0.0))
+        terms.append(u / (1.0 - gm) if form == "printed" else 2.0 * gm * u / (1.0 - gm))
+    terms = np.broadcast_arrays(*terms, u * 0.0)
+    eps = np.maximum.reduce(terms) if combine == "max" else np.add.reduce(terms)
     return float(eps) if eps.ndim == 0 else eps

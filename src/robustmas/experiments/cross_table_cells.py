@@ -127,7 +127,8 @@ class CrossTableSettings(GridSamplingSettings):
     """One row of a cross table: the game, the training method, the test types.
 
     The fields shared with ``grid-sampling`` configure the training (PPO and, for ``alg3`` /
-    ``ermas``, the sampler); the new agents of the evaluation use the same PPO settings.
+    ``ermas``, the sampler); the new agents of the evaluation use the same PPO settings (with
+    the entropy weight ``A`` for a noisy type ``alpha:A``).
     """
 
     method: str = "marl"
