@@ -244,9 +244,9 @@ class _Marl(ChunkedProgram):
     def __init__(self, s: CrossTableSettings):
         setup = _setup(s.game, s.horizon, s.obs)
         ppo = sampling_config(s.sampling).ppo
-        if parse_agent_type(s.train_type)[0] == "alpha":  # noisy agents, the principal's own weight
+        kind, alpha = parse_agent_type(s.train_type)
+        if kind == "alpha":  # noisy agents; the principal keeps its own weight
             agents = setup.env.num_agents - 1
-            alpha = agent_entropy(s.train_type, ppo.ent_coef)
             ppo = dataclasses.replace(ppo, learner_ent_coef=(alpha,) * agents + (ppo.ent_coef,))
         self.algo = JointPPO(
             ppo,
